@@ -1,0 +1,412 @@
+"""Compile ``.proto`` files at run time and look up their services, methods and messages.
+
+protoc runs in-process (grpcio-tools) into a ``FileDescriptorSet`` that is loaded into a
+fresh ``DescriptorPool`` owned by one ``ProtoRegistry``: no generated code, no global state.
+Descriptor sets are cached by content hash, so an unchanged tree never calls protoc twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
+from google.protobuf.message import Message
+
+from .errors import ProtoCompileError
+
+_PROTOC_LOCK = threading.Lock()  # protoc writes to fd 2, which we borrow while it runs
+_INT64_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+# Messages whose JSON form is special (strings, numbers, free JSON): never walked field by field.
+_WELL_KNOWN_PREFIX = "google.protobuf."
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """One RPC method: ``helloworld.Greeter/SayHello``."""
+
+    service: str  # full service name, "helloworld.Greeter"
+    name: str  # "SayHello"
+    input_type: type[Message]
+    output_type: type[Message]
+    client_streaming: bool
+    server_streaming: bool
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.service}/{self.name}"
+
+    @property
+    def path(self) -> str:
+        """The HTTP/2 path gRPC routes on: ``/helloworld.Greeter/SayHello``."""
+        return f"/{self.service}/{self.name}"
+
+    @property
+    def kind(self) -> str:
+        if self.client_streaming and self.server_streaming:
+            return "bidi_streaming"
+        if self.client_streaming:
+            return "client_streaming"
+        if self.server_streaming:
+            return "server_streaming"
+        return "unary"
+
+
+class ProtoRegistry:
+    """The services, methods and message classes of one compiled set of protos."""
+
+    def __init__(self, descriptor_set: descriptor_pb2.FileDescriptorSet) -> None:
+        self.pool = descriptor_pool.DescriptorPool()
+        for file_proto in descriptor_set.file:
+            self.pool.Add(file_proto)
+        self.file_names = [f.name for f in descriptor_set.file]
+        self._methods: dict[str, MethodInfo] = {}
+        self._int64_cache: dict[str, bool] = {}
+        self._services_by_short: dict[str, list[str]] = {}
+        self.services: dict[str, list[str]] = {}
+        for file_proto in descriptor_set.file:
+            for service_proto in file_proto.service:
+                full = f"{file_proto.package}.{service_proto.name}".lstrip(".")
+                service = self.pool.FindServiceByName(full)
+                self.services[full] = [m.name for m in service.methods]
+                self._services_by_short.setdefault(service.name, []).append(full)
+                for method in service.methods:
+                    info = self._method_info(full, method)
+                    self._methods[info.path] = info
+
+    def _method_info(self, service: str, method: MethodDescriptor) -> MethodInfo:
+        return MethodInfo(
+            service=service,
+            name=method.name,
+            input_type=message_factory.GetMessageClass(method.input_type),
+            output_type=message_factory.GetMessageClass(method.output_type),
+            client_streaming=method.client_streaming,
+            server_streaming=method.server_streaming,
+        )
+
+    @property
+    def methods(self) -> dict[str, MethodInfo]:
+        """Every method, keyed by its gRPC path (``/pkg.Service/Method``)."""
+        return self._methods
+
+    def resolve_service(self, name: str) -> str | None:
+        """The full name for a full or short service name, or None (unknown or ambiguous)."""
+        if name in self.services:
+            return name
+        candidates = self._services_by_short.get(name, [])
+        return candidates[0] if len(candidates) == 1 else None
+
+    def find_method(self, service: str, method: str) -> MethodInfo | None:
+        full = self.resolve_service(service)
+        if full is None:
+            return None
+        return self._methods.get(f"/{full}/{method}")
+
+    def find_call(self, call: str) -> MethodInfo | None:
+        """Look up ``pkg.Service/Method`` (a leading ``/`` is accepted)."""
+        service, sep, method = call.lstrip("/").partition("/")
+        if not sep:
+            return None
+        return self.find_method(service, method)
+
+    def message_class(self, full_name: str) -> type[Message]:
+        return message_factory.GetMessageClass(self.pool.FindMessageTypeByName(full_name))
+
+    # -- JSON form -------------------------------------------------------------------------
+
+    def to_json(self, message: Message) -> dict[str, Any]:
+        """The message as protobuf JSON: proto field names, defaults included, enums by name,
+        64-bit integers as Python ints (protobuf renders them as strings)."""
+        data: dict[str, Any] = json_format.MessageToDict(
+            message,
+            preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=True,
+            descriptor_pool=self.pool,
+        )
+        if _has_int64(message.DESCRIPTOR, self._int64_cache):
+            _int64_to_int(data, message.DESCRIPTOR, self._int64_cache)
+        return data
+
+    def from_json(self, message_class: type[Message], data: Any) -> Message:
+        """Parse protobuf JSON (proto or camelCase names); ``ValueError`` if it does not fit."""
+        message = message_class()
+        try:
+            json_format.ParseDict(data, message, descriptor_pool=self.pool)
+        except json_format.ParseError as exc:
+            raise ValueError(str(exc)) from exc
+        return message
+
+
+def _has_int64(
+    descriptor: Descriptor, cache: dict[str, bool], _seen: frozenset[str] = frozenset()
+) -> bool:
+    """Whether a message (transitively) has a 64-bit integer field outside well-known types."""
+    key = descriptor.full_name
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    if key.startswith(_WELL_KNOWN_PREFIX) or key in _seen:
+        return False
+    seen = _seen | {key}
+    result = False
+    for field in descriptor.fields:
+        if field.type in _INT64_TYPES or (
+            field.message_type is not None and _has_int64(field.message_type, cache, seen)
+        ):
+            result = True
+            break
+    cache[key] = result
+    return result
+
+
+def _int64_to_int(data: dict[str, Any], descriptor: Descriptor, cache: dict[str, bool]) -> None:
+    for field in descriptor.fields:
+        value = data.get(field.name)
+        if value is None:
+            continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    value[k] = _convert_value(v, value_field, cache)
+        elif isinstance(value, list):
+            data[field.name] = [_convert_value(v, field, cache) for v in value]
+        else:
+            data[field.name] = _convert_value(value, field, cache)
+
+
+def _convert_value(value: Any, field: FieldDescriptor, cache: dict[str, bool]) -> Any:
+    if field.type in _INT64_TYPES and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    message_type = field.message_type
+    if (
+        message_type is not None
+        and isinstance(value, dict)
+        and not message_type.full_name.startswith(_WELL_KNOWN_PREFIX)
+        and _has_int64(message_type, cache)
+    ):
+        _int64_to_int(value, message_type, cache)
+    return value
+
+
+# -- compilation ---------------------------------------------------------------------------
+
+
+def well_known_include() -> Path:
+    return Path(str(importlib.resources.files("grpc_tools") / "_proto"))
+
+
+def find_proto_files(sources: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """``(include_root, file)`` for every ``.proto`` under the given directories or files."""
+    found: list[tuple[Path, Path]] = []
+    for source in sources:
+        if source.is_dir():
+            for file in sorted(source.rglob("*.proto")):
+                found.append((source, file))
+        elif source.is_file():
+            found.append((source.parent, source))
+        else:
+            raise ProtoCompileError(f"proto path not found: {source}")
+    return found
+
+
+def compile_protos(
+    sources: Sequence[Path],
+    import_paths: Sequence[Path] = (),
+    *,
+    cache_dir: Path | None = None,
+) -> ProtoRegistry:
+    """Compile every ``.proto`` under ``sources`` into a ``ProtoRegistry``.
+
+    ``ProtoCompileError`` carries protoc's own message (``file:line:column: …``).
+    """
+    files = find_proto_files(sources)
+    if not files:
+        shown = ", ".join(str(s) for s in sources) or "(none)"
+        raise ProtoCompileError(f"no .proto files found in {shown}")
+    roots = _unique([root.resolve() for root, _ in files] + [p.resolve() for p in import_paths])
+    relative = _unique(
+        [file.resolve().relative_to(root.resolve()).as_posix() for root, file in files]
+    )
+    digest = _content_hash(files, roots)
+    cached = cache_dir / f"{digest}.pb" if cache_dir else None
+    if cached is not None and cached.is_file():
+        descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(cached.read_bytes())
+    else:
+        blob = _run_protoc(relative, roots)
+        descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(blob)
+        if cached is not None:
+            _write_atomic(cached, blob)
+    return ProtoRegistry(descriptor_set)
+
+
+def _unique(items: Sequence[Any]) -> list[Any]:
+    return list(dict.fromkeys(items))
+
+
+def _content_hash(files: Sequence[tuple[Path, Path]], roots: Sequence[Path]) -> str:
+    from grpc_tools import grpc_version
+
+    h = hashlib.sha256(grpc_version.VERSION.encode())
+    for root in roots:
+        h.update(str(root).encode() + b"\0")
+        # Imports may come from any file below an include root, not only the listed ones.
+        for proto in sorted(root.rglob("*.proto")) if root.is_dir() else ():
+            h.update(proto.relative_to(root).as_posix().encode() + b"\0")
+            h.update(proto.read_bytes() + b"\0")
+    for _, file in files:
+        h.update(str(file.resolve()).encode() + b"\0")
+    return h.hexdigest()[:32]
+
+
+def _run_protoc(files: Sequence[str], roots: Sequence[Path]) -> bytes:
+    from grpc_tools import protoc
+
+    with tempfile.TemporaryDirectory(prefix="scenario-run-protoc-") as tmp:
+        out = Path(tmp) / "set.pb"
+        err = Path(tmp) / "stderr"
+        args = ["protoc", *(f"-I{root}" for root in roots), f"-I{well_known_include()}"]
+        args += [f"--descriptor_set_out={out}", "--include_imports", "--include_source_info"]
+        args += list(files)
+        with _PROTOC_LOCK, err.open("w+b") as err_file:
+            saved = os.dup(2)
+            os.dup2(err_file.fileno(), 2)
+            try:
+                code = protoc.main(args)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            err_file.seek(0)
+            message = err_file.read().decode(errors="replace").strip()
+        if code != 0 or not out.exists():
+            raise ProtoCompileError(_with_roots(message, roots) or f"protoc failed (exit {code})")
+        return out.read_bytes()
+
+
+def _with_roots(message: str, roots: Sequence[Path]) -> str:
+    """protoc names files relative to their include root; show them as the user can open them."""
+    lines = []
+    cwd = Path.cwd()
+    for line in message.splitlines():
+        name, sep, rest = line.partition(":")
+        if sep:
+            for root in roots:
+                candidate = root / name
+                if candidate.is_file():
+                    try:
+                        name = str(candidate.relative_to(cwd))
+                    except ValueError:
+                        name = str(candidate)
+                    break
+        lines.append(f"{name}{sep}{rest}")
+    return "\n".join(lines)
+
+
+def _write_atomic(path: Path, blob: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(blob)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs the next run a compile
+
+
+# -- expected values -------------------------------------------------------------------------
+
+
+def normalize_expected(value: Any, descriptor: Descriptor) -> Any:
+    """Bring a user-written expected message into the JSON form ``ProtoRegistry.to_json`` gives.
+
+    lowerCamelCase keys become proto field names, enum numbers become names, and literal
+    Timestamp / Duration strings take their canonical form ("1.5s" → "1.500s"), so that a
+    plain comparison is fair. Value matchers (``{$regex: …}``) and unknown keys are left as
+    they are: the comparison reports them.
+    """
+    if not isinstance(value, dict) or _is_matcher_dict(value):
+        return value
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        field = descriptor.fields_by_name.get(key) or _field_by_json_name(descriptor, key)
+        if field is None:
+            result[key] = item
+            continue
+        result[field.name] = _normalize_field(item, field)
+    return result
+
+
+def _field_by_json_name(descriptor: Descriptor, key: str) -> FieldDescriptor | None:
+    for field in descriptor.fields:
+        if field.json_name == key:
+            return field
+    return None
+
+
+def _is_matcher_dict(value: dict[Any, Any]) -> bool:
+    return bool(value) and all(isinstance(k, str) and k.startswith("$") for k in value)
+
+
+def _normalize_field(value: Any, field: FieldDescriptor) -> Any:
+    message_type = field.message_type
+    if message_type is not None and message_type.GetOptions().map_entry:
+        value_field = message_type.fields_by_name["value"]
+        if isinstance(value, dict) and not _is_matcher_dict(value):
+            return {k: _normalize_single(v, value_field) for k, v in value.items()}
+        return value
+    if _is_repeated(field) and isinstance(value, list):
+        return [_normalize_single(v, field) for v in value]
+    return _normalize_single(value, field)
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    flag = getattr(field, "is_repeated", None)  # protobuf >= 6.31; ``label`` before
+    if flag is not None:
+        return bool(flag)
+    return bool(field.label == FieldDescriptor.LABEL_REPEATED)
+
+
+def _normalize_single(value: Any, field: FieldDescriptor) -> Any:
+    if field.enum_type is not None and isinstance(value, int) and not isinstance(value, bool):
+        enum_value = field.enum_type.values_by_number.get(value)
+        return enum_value.name if enum_value is not None else value
+    message_type = field.message_type
+    if message_type is None:
+        return value
+    if message_type.full_name in _CANONICAL_STRING_TYPES and isinstance(value, str):
+        return _canonical_wkt_string(value, message_type)
+    if message_type.full_name.startswith(_WELL_KNOWN_PREFIX):
+        return value
+    return normalize_expected(value, message_type)
+
+
+_CANONICAL_STRING_TYPES = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration"})
+
+
+def _canonical_wkt_string(value: str, descriptor: Descriptor) -> str:
+    message = message_factory.GetMessageClass(descriptor)()
+    try:
+        json_format.Parse(f'"{value}"', message)
+    except (json_format.ParseError, ValueError):
+        return value  # not a literal of that type: let the comparison report it
+    rendered = json_format.MessageToJson(message)
+    return str(rendered.strip('"'))

@@ -1,0 +1,170 @@
+"""The default in-memory session store."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+import time
+import uuid
+from collections.abc import Collection
+from typing import Any
+
+from scenario_runner.sessions.model import (
+    AlreadyExistsError,
+    DuplicateEventError,
+    Event,
+    Session,
+    SessionNotFoundError,
+    apply_to_live,
+    check_get_options,
+    clone_json,
+    resolve_session_id,
+    session_key_text,
+    stored_delta,
+)
+
+_Key = tuple[str, str, str]
+
+
+class _Record:
+    """A stored session. ``events[i].sequence == i + 1`` always holds."""
+
+    __slots__ = ("event_ids", "events", "last_update_time", "state")
+
+    def __init__(self, state: dict[str, Any], last_update_time: float) -> None:
+        self.state = state
+        self.events: list[Event] = []
+        self.event_ids: set[str] = set()
+        self.last_update_time = last_update_time
+
+
+class InMemorySessionService:
+    """Sessions in a dict, guarded by a ``threading.Lock`` (safe across threads and loops).
+
+    ``append_event`` takes ownership of the event it is given: the same object is kept in the
+    store and appended to the caller's session, so do not mutate it afterwards. Everything the
+    store hands out (``get``, ``list``, ``get_events``) is a deep copy.
+    """
+
+    def __init__(self) -> None:
+        self._sessions: dict[_Key, _Record] = {}
+        self._lock = threading.Lock()
+
+    async def create(
+        self,
+        app_name: str,
+        user_id: str,
+        session_id: str | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> Session:
+        """Create a session; ``AlreadyExistsError`` for a taken key."""
+        sid = resolve_session_id(session_id)
+        key = (app_name, user_id, sid)
+        record = _Record(clone_json(state or {}), time.time())
+        with self._lock:
+            if key in self._sessions:
+                raise AlreadyExistsError(
+                    f"session {session_key_text(*key)} already exists"
+                )
+            self._sessions[key] = record
+        return Session(sid, app_name, user_id, clone_json(record.state), [], record.last_update_time)
+
+    async def get(
+        self,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        num_recent_events: int | None = None,
+        after: float | None = None,
+    ) -> Session:
+        """A snapshot; ``after`` keeps ``timestamp >= after``, then the last ``num_recent_events``."""
+        check_get_options(num_recent_events)
+        key = (app_name, user_id, session_id)
+        with self._lock:
+            record = self._require(key)
+            events = record.events
+            if after is not None:
+                events = [event for event in events if event.timestamp >= after]
+            if num_recent_events is not None:
+                events = events[len(events) - num_recent_events :] if num_recent_events else []
+            return Session(
+                session_id,
+                app_name,
+                user_id,
+                clone_json(record.state),
+                [event.copy() for event in events],
+                record.last_update_time,
+            )
+
+    async def list(self, app_name: str, user_id: str | None = None) -> builtins.list[Session]:
+        """Sessions of the app (every user's when ``user_id`` is None), with state, no events."""
+        with self._lock:
+            found = [
+                Session(sid, app, user, clone_json(record.state), [], record.last_update_time)
+                for (app, user, sid), record in self._sessions.items()
+                if app == app_name and (user_id is None or user == user_id)
+            ]
+        found.sort(key=lambda session: (session.last_update_time, session.id, session.user_id))
+        return found
+
+    async def delete(self, app_name: str, user_id: str, session_id: str) -> None:
+        """Remove the session and its events."""
+        key = (app_name, user_id, session_id)
+        with self._lock:
+            if self._sessions.pop(key, None) is None:
+                raise SessionNotFoundError(f"session {session_key_text(*key)} not found")
+
+    async def append_event(self, session: Session, event: Event) -> Event:
+        """Store ``event`` (taking ownership) and mirror it on ``session``.
+
+        Assigns ``id`` when empty, ``sequence`` always, ``timestamp`` when 0; stores
+        ``state_delta`` without ``temp:`` keys (``session`` gets them all). Raises
+        ``SessionNotFoundError`` / ``DuplicateEventError`` before changing anything.
+        """
+        key = (session.app_name, session.user_id, session.id)
+        delta = event.state_delta
+        with self._lock:
+            record = self._require(key)
+            if not event.id:
+                event.id = uuid.uuid4().hex
+            elif event.id in record.event_ids:
+                raise DuplicateEventError(
+                    f"event {event.id!r} already in session {session_key_text(*key)}"
+                )
+            if delta:
+                event.state_delta = stored_delta(delta)
+                record.state.update(event.state_delta)
+            if not event.timestamp:
+                event.timestamp = time.time()
+            event.sequence = len(record.events) + 1
+            record.events.append(event)
+            record.event_ids.add(event.id)
+            record.last_update_time = event.timestamp
+            apply_to_live(session, event, delta)
+        return event
+
+    async def get_events(
+        self,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        kinds: Collection[str] | None = None,
+        after_sequence: int = 0,
+    ) -> builtins.list[Event]:
+        """Copies of events with ``sequence > after_sequence`` (and ``kind in kinds``)."""
+        check_get_options(None, after_sequence)
+        key = (app_name, user_id, session_id)
+        with self._lock:
+            tail = self._require(key).events[after_sequence:]
+            if kinds is None:
+                return [event.copy() for event in tail]
+            return [event.copy() for event in tail if event.kind in kinds]
+
+    def close(self) -> None:
+        """Nothing to release; present for symmetry with the SQLite store."""
+
+    def _require(self, key: _Key) -> _Record:
+        record = self._sessions.get(key)
+        if record is None:
+            raise SessionNotFoundError(f"session {session_key_text(*key)} not found")
+        return record

@@ -1,0 +1,43 @@
+"""Shared fixtures.
+
+``junit_validators`` / ``validate_junit``: the two JUnit XML schemas of SPEC §8
+(``<repo>/../shared/xsd``), for any test that produces a report. They skip, saying why, when
+that folder is absent (e.g. a checkout without the shared contract files).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+JUNIT_XSD_DIR = Path(__file__).resolve().parents[2] / "shared" / "xsd"
+JUNIT_XSD_FILES = ("jenkins-junit.xsd", "junit-10.xsd")
+
+
+@pytest.fixture(scope="session")
+def junit_validators() -> list[tuple[str, xmlschema.XMLSchema]]:
+    """``[(file name, compiled schema), ...]`` for both JUnit XSDs; skips when absent."""
+    missing = [name for name in JUNIT_XSD_FILES if not (JUNIT_XSD_DIR / name).is_file()]
+    if missing:
+        pytest.skip(f"JUnit XSDs not found in {JUNIT_XSD_DIR} (missing: {', '.join(missing)})")
+    return [(name, xmlschema.XMLSchema(str(JUNIT_XSD_DIR / name))) for name in JUNIT_XSD_FILES]
+
+
+@pytest.fixture(scope="session")
+def validate_junit(
+    junit_validators: list[tuple[str, xmlschema.XMLSchema]],
+) -> Callable[[bytes], None]:
+    """A function that asserts a JUnit XML document is valid against both schemas."""
+
+    def validate(document: bytes) -> None:
+        for name, schema in junit_validators:
+            try:
+                schema.validate(io.BytesIO(document))
+            except xmlschema.XMLSchemaValidationError as exc:
+                pytest.fail(f"JUnit report invalid against {name}: {exc}")
+
+    return validate
