@@ -65,7 +65,8 @@ def render_junit(
     for suite in suites:
         root.append(_suite_element(suite, host))
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def write_junit(

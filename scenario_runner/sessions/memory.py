@@ -63,11 +63,11 @@ class InMemorySessionService:
         record = _Record(clone_json(state or {}), time.time())
         with self._lock:
             if key in self._sessions:
-                raise AlreadyExistsError(
-                    f"session {session_key_text(*key)} already exists"
-                )
+                raise AlreadyExistsError(f"session {session_key_text(*key)} already exists")
             self._sessions[key] = record
-        return Session(sid, app_name, user_id, clone_json(record.state), [], record.last_update_time)
+        return Session(
+            sid, app_name, user_id, clone_json(record.state), [], record.last_update_time
+        )
 
     async def get(
         self,
@@ -77,7 +77,7 @@ class InMemorySessionService:
         num_recent_events: int | None = None,
         after: float | None = None,
     ) -> Session:
-        """A snapshot; ``after`` keeps ``timestamp >= after``, then the last ``num_recent_events``."""
+        """A snapshot: events with ``timestamp >= after``, then the last ``num_recent_events``."""
         check_get_options(num_recent_events)
         key = (app_name, user_id, session_id)
         with self._lock:

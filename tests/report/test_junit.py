@@ -96,7 +96,9 @@ def sample_results() -> list[ScenarioResult]:
             problem=Problem(f"msg {NASTY}", f"detail {NASTY}", f"kind{NASTY}"),
             log=f"log {NASTY}",
         ),
-        make("scenarios/nasty.yaml", "skip nasty", Outcome.SKIPPED, order=(3, 1), skip_reason=NASTY),
+        make(
+            "scenarios/nasty.yaml", "skip nasty", Outcome.SKIPPED, order=(3, 1), skip_reason=NASTY
+        ),
     ]
 
 

@@ -1,0 +1,161 @@
+"""Validate documents against ``schemas/scenario.schema.json`` and explain the errors.
+
+The schema file is the single source of truth for the format; this module only turns
+jsonschema's findings into ``ScenarioFileError``s that point at ``file:line:column``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from ..errors import ScenarioFileError
+from .yamlsource import SourceDocument
+
+_SCHEMA_FILE = "scenario.schema.json"
+_MAX_ERRORS = 5
+
+
+def schema_text() -> str:
+    """The scenario JSON Schema, as shipped (``scenario-run schema`` prints it)."""
+    packaged = importlib.resources.files("scenario_runner") / _SCHEMA_FILE
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    repo_copy = Path(__file__).resolve().parents[2] / "schemas" / _SCHEMA_FILE
+    return repo_copy.read_text(encoding="utf-8")
+
+
+@functools.cache
+def scenario_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(schema_text())
+    return schema
+
+
+@functools.cache
+def _validator(definition: str | None) -> Draft202012Validator:
+    schema = scenario_schema()
+    if definition is not None:
+        schema = {**schema, "$ref": f"#/$defs/{definition}"}
+        for key in ("type", "required", "properties", "additionalProperties"):
+            schema.pop(key, None)
+    return Draft202012Validator(schema)
+
+
+def validate_scenario(document: SourceDocument) -> list[ScenarioFileError]:
+    """Schema errors of one scenario document, most useful first, at most a few."""
+    return _validate(document, document.value, (), None)
+
+
+def validate_stub_file(document: SourceDocument) -> list[ScenarioFileError]:
+    """Schema errors of a GripMock stub file (one stub or a list of stubs)."""
+    return _validate(document, document.value, (), "stubList")
+
+
+def _validate(
+    document: SourceDocument, value: Any, prefix: tuple[str | int, ...], definition: str | None
+) -> list[ScenarioFileError]:
+    found = list(_leaf_errors(_validator(definition).iter_errors(value)))
+    found.sort(key=lambda e: document.position((*prefix, *e.absolute_path)))
+    errors: list[ScenarioFileError] = []
+    seen: set[tuple[Any, ...]] = set()
+    for error in found:
+        path, message = _explain(error)
+        key = (tuple(path), message)
+        if key in seen:
+            continue
+        seen.add(key)
+        errors.append(document.error(message, (*prefix, *path)))
+        if len(errors) == _MAX_ERRORS:
+            break
+    return errors
+
+
+def _leaf_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]:
+    """For anyOf/oneOf failures, the errors of the branch the user most likely meant."""
+    for error in errors:
+        if not error.context:
+            yield error
+            continue
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        if len(branches) < 2 and error.validator == "oneOf":
+            yield error  # several branches matched, or none is closer than the others
+            continue
+        best = max(branches.values(), key=_branch_fitness)
+        yield from _leaf_errors(iter(best))
+
+
+def _branch_fitness(errors: list[ValidationError]) -> tuple[int, int, int]:
+    """The deeper its errors, and the fewer type or required errors at the top, the closer."""
+    depth = max(len(e.absolute_path) for e in errors)
+    shallow = sum(1 for e in errors if e.validator in ("type", "required", "$ref"))
+    return (depth, -shallow, -len(errors))
+
+
+def _explain(error: ValidationError) -> tuple[list[str | int], str]:
+    path: list[str | int] = list(error.absolute_path)
+    instance = error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    validator = error.validator
+    if validator == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        extra = [k for k in instance if k not in allowed]
+        if extra:
+            hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
+            return [*path, str(extra[0])], f"unknown key {extra[0]!r}{hint}"
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return path, f"missing required key {missing!r}"
+    if validator == "type":
+        expected = schema.get("type")
+        names = expected if isinstance(expected, list) else [expected]
+        return path, f"expected {' or '.join(map(str, names))}, got {_describe(instance)}"
+    if validator == "enum":
+        options = ", ".join(str(o) for o in schema.get("enum", []))
+        return path, f"{instance!r} is not allowed here (expected one of: {options})"
+    if validator == "not" and isinstance(error.validator_value, dict):
+        both = error.validator_value.get("required")
+        if isinstance(both, list) and len(both) == 2:
+            return path, f"use either {both[0]!r} or {both[1]!r}, not both"
+        if isinstance(instance, dict):
+            return path, f"{', '.join(map(repr, instance))} cannot be combined here"
+    if validator == "pattern":
+        parent = error.parent.schema if error.parent is not None else {}
+        description = schema.get("description") or (
+            parent.get("description") if isinstance(parent, dict) else None
+        )
+        wanted = f" (expected {description})" if description else ""
+        return path, f"{instance!r} is not a valid value{wanted}"
+    if validator == "oneOf":
+        return path, "expected exactly one of 'call', 'unmatched' or 'stubs'"
+    if validator == "maxProperties" and isinstance(instance, dict):
+        return path, f"{', '.join(map(repr, instance))} cannot be combined here"
+    if validator == "dependentRequired":
+        return path, error.message.replace("is a dependency of", "is required with")
+    return path, error.message
+
+
+def _describe(value: Any) -> str:
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+    shown = json.dumps(value) if not isinstance(value, (dict, list)) else ""
+    return f"{kind} {shown}".strip()
+
+
+def format_errors(errors: Sequence[ScenarioFileError]) -> str:
+    return "\n".join(str(e) for e in errors)

@@ -1,0 +1,146 @@
+"""YAML documents that remember where every node came from.
+
+The C parser composes a node tree; we build plain Python values from it while recording
+``(line, column)`` for every document path, so that any later error (schema, semantics,
+templates, failed expectations) can point at ``file:line:column`` and show the lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..errors import Location, ScenarioFileError
+
+PathKey = tuple[str | int, ...]
+
+try:
+    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - libyaml missing
+    _BaseLoader = yaml.SafeLoader
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``("steps", 2, "expect", "status")`` → ``steps[2].expect.status``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class SourceDocument:
+    """One YAML document of a file, with the position of each of its nodes."""
+
+    file: str
+    index: int
+    value: Any
+    marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    lines: Sequence[str] = ()
+
+    def position(self, path: Sequence[str | int]) -> tuple[int, int]:
+        """Line and column of the deepest known node on ``path``."""
+        key = tuple(path)
+        while key not in self.marks and key:
+            key = key[:-1]
+        return self.marks.get(key, (1, 1))
+
+    def locate(self, path: Sequence[str | int]) -> Location:
+        line, column = self.position(path)
+        return Location(self.file, line, column)
+
+    def snippet(self, path: Sequence[str | int], context: int = 2) -> str:
+        line, column = self.position(path)
+        return render_snippet(self.lines, line, column, context)
+
+    def error(self, message: str, path: Sequence[str | int]) -> ScenarioFileError:
+        return ScenarioFileError(
+            message,
+            location=self.locate(path),
+            path=format_path(path) or None,
+            snippet=self.snippet(path),
+        )
+
+
+def render_snippet(lines: Sequence[str], line: int, column: int, context: int = 2) -> str:
+    """The lines around ``line`` with a caret under ``column`` (as Tavern shows schema errors)."""
+    if not lines:
+        return ""
+    first = max(1, line - context)
+    last = min(len(lines), line + context)
+    width = len(str(last))
+    out = []
+    for number in range(first, last + 1):
+        marker = ">" if number == line else " "
+        out.append(f"  {marker} {number:>{width}} | {lines[number - 1]}")
+        if number == line:
+            out.append(f"    {' ' * width} | {' ' * (column - 1)}^")
+    return "\n".join(out)
+
+
+def load_documents(text: str, file: str) -> list[SourceDocument]:
+    """Every document of a YAML stream; ``ScenarioFileError`` on a syntax error."""
+    lines = text.splitlines()
+    documents: list[SourceDocument] = []
+    loader = _BaseLoader(text)
+    try:
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            doc = SourceDocument(file=file, index=index, value=None, lines=lines)
+            doc.value = _build(loader, node, (), doc.marks)
+            documents.append(doc)
+            index += 1
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise ScenarioFileError(
+            f"invalid YAML: {problem}",
+            location=Location(file, line, column),
+            snippet=render_snippet(lines, line, column),
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioFileError(f"invalid YAML: {exc}", location=Location(file)) from exc
+    finally:
+        loader.dispose()
+    return documents
+
+
+def _build(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: PathKey,
+    marks: dict[PathKey, tuple[int, int]],
+) -> Any:
+    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain scalar", key_node.start_mark
+                )
+            if key in result:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            result[key] = _build(loader, value_node, (*path, key), marks)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item, (*path, i), marks) for i, item in enumerate(node.value)]
+    if node.tag == _TIMESTAMP_TAG:
+        return str(node.value)  # keep dates as written: they are strings in protobuf JSON
+    return loader.construct_object(node, deep=True)
