@@ -108,14 +108,12 @@ def _equals(expected: Any, actual: Any, unordered: bool) -> bool:
         if not isinstance(actual, (list, tuple)) or len(expected) != len(actual):
             return False
         if unordered:
-            return _pairs_up(expected, actual, lambda e, a: _equals(e, a, unordered))
+            return _pairs_up(expected, actual, lambda e, a: _equals(e, a, unordered), True)
         return all(_equals(e, a, unordered) for e, a in zip(expected, actual, strict=True))
     return scalar_equal(expected, actual)
 
 
-def _equals_object(
-    expected: Mapping[str, Any], actual: Mapping[str, Any], unordered: bool
-) -> bool:
+def _equals_object(expected: Mapping[str, Any], actual: Mapping[str, Any], unordered: bool) -> bool:
     for key, value in expected.items():
         found = _lookup(actual, key)
         if found is _ABSENT or not _equals(value, found, unordered):
@@ -141,7 +139,7 @@ def _contains(expected: Any, actual: Any) -> bool:
         return (
             isinstance(actual, (list, tuple))
             and len(expected) <= len(actual)
-            and _pairs_up(expected, actual, _contains)
+            and _pairs_up(expected, actual, _contains, True)
         )
     return scalar_equal(expected, actual)
 
@@ -161,7 +159,7 @@ def _matches(expected: Any, actual: Any) -> bool:
         return (
             isinstance(actual, (list, tuple))
             and len(expected) == len(actual)
-            and _pairs_up(expected, actual, _matches)
+            and _pairs_up(expected, actual, _matches, False)
         )
     return scalar_equal(expected, actual)
 
@@ -315,7 +313,7 @@ def _lookup(actual: Mapping[str, Any], key: str) -> Any:
 def _aliases(key: str) -> tuple[str, ...]:
     """The other spellings of a field name: ``user_id`` → ``userId``, ``userId`` → ``user_id``."""
     if not isinstance(key, str):
-        return ()
+        return (str(key),)  # a YAML map key written as a number; JSON map keys are strings
     aliases: list[str] = []
     if "_" in key:
         aliases.append(_camel(key))
@@ -347,22 +345,81 @@ def _is_default(value: Any) -> bool:
     return False
 
 
-def _pairs_up(expected: Sequence[Any], actual: Sequence[Any], holds: _Pairing) -> bool:
+def _pairs_up(
+    expected: Sequence[Any], actual: Sequence[Any], holds: _Pairing, by_value: bool
+) -> bool:
     """Whether each expected item pairs with a distinct actual item for which ``holds``.
 
     A real bipartite matching (augmenting paths), not a greedy pass: with subset or regex
     rules an early expected item may take the only actual item a later one could use.
+    ``by_value``: ``holds`` is plain equality on scalars, so scalar lists may be counted.
     """
     if len(expected) > len(actual):
         return False
     if all(holds(e, a) for e, a in zip(expected, actual, strict=False)):
         return True  # the common case: already in order
+    if by_value:
+        counted = _counted_subset(expected, actual)
+        if counted is not None:
+            return counted
     candidates = [[j for j, a in enumerate(actual) if holds(e, a)] for e in expected]
     owner = [-1] * len(actual)
-    for start in range(len(expected)):
-        if not candidates[start] or not _augment(start, candidates, owner):
-            return False
-    return True
+    unpaired = []
+    for item, options in enumerate(candidates):  # greedy seeding leaves few paths to search
+        free = next((j for j in options if owner[j] < 0), None)
+        if free is None:
+            unpaired.append(item)
+        else:
+            owner[free] = item
+    return all(candidates[item] and _augment(item, candidates, owner) for item in unpaired)
+
+
+def _counted_subset(expected: Sequence[Any], actual: Sequence[Any]) -> bool | None:
+    """Multiset inclusion in O(n) for scalar lists whose equality is a true equivalence.
+
+    ``None`` when it cannot decide: a non-scalar item, or ints on one side and strings on the
+    other (``5`` equals both ``"5"`` and ``"05"``, which differ, so values cannot be hashed).
+    """
+    wanted = _scalar_counts(expected)
+    present = _scalar_counts(actual)
+    if wanted is None or present is None or _mixes_int_and_str(wanted, present):
+        return None
+    return all(present.get(key, 0) >= count for key, count in wanted.items())
+
+
+def _scalar_counts(items: Sequence[Any]) -> dict[tuple[str, Any], int] | None:
+    counts: dict[tuple[str, Any], int] = {}
+    for item in items:
+        key = _scalar_key(item)
+        if key is None:
+            return None
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _scalar_key(value: Any) -> tuple[str, Any] | None:
+    """A hashable key under which scalar_equal values coincide (ints and strings excepted)."""
+    if value is None:
+        return ("null", None)
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int):
+        return ("int", value)
+    if isinstance(value, float):
+        return ("int", int(value)) if value.is_integer() else ("float", value)
+    if isinstance(value, str):
+        return ("str", value)
+    return None
+
+
+def _mixes_int_and_str(left: dict[tuple[str, Any], int], right: dict[tuple[str, Any], int]) -> bool:
+    def kinds(counts: dict[tuple[str, Any], int]) -> set[str]:
+        return {kind for kind, _ in counts}
+
+    left_kinds, right_kinds = kinds(left), kinds(right)
+    return ("int" in left_kinds and "str" in right_kinds) or (
+        "str" in left_kinds and "int" in right_kinds
+    )
 
 
 def _augment(start: int, candidates: list[list[int]], owner: list[int]) -> bool:

@@ -70,7 +70,7 @@ def render_junit(
 
 
 def write_junit(
-    path: Path,
+    path: str | os.PathLike[str],
     results: Sequence[ScenarioResult],
     *,
     hostname: str | None = None,
@@ -82,16 +82,16 @@ def write_junit(
     leaves the previous report (if any) in place and no temporary file behind.
     """
     data = render_junit(results, hostname=hostname, suite_name=suite_name)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; CI collectors may run as another user
-        os.replace(tmp_name, path)
+        os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

@@ -86,7 +86,7 @@ class InMemorySessionService:
             if after is not None:
                 events = [event for event in events if event.timestamp >= after]
             if num_recent_events is not None:
-                events = events[len(events) - num_recent_events :] if num_recent_events else []
+                events = events[-num_recent_events:] if num_recent_events else []
             return Session(
                 session_id,
                 app_name,
@@ -123,6 +123,7 @@ class InMemorySessionService:
         """
         key = (session.app_name, session.user_id, session.id)
         delta = event.state_delta
+        kept = stored_delta(delta) if delta else delta
         with self._lock:
             record = self._require(key)
             if not event.id:
@@ -131,9 +132,9 @@ class InMemorySessionService:
                 raise DuplicateEventError(
                     f"event {event.id!r} already in session {session_key_text(*key)}"
                 )
-            if delta:
-                event.state_delta = stored_delta(delta)
-                record.state.update(event.state_delta)
+            if kept:
+                record.state.update(kept)
+            event.state_delta = kept
             if not event.timestamp:
                 event.timestamp = time.time()
             event.sequence = len(record.events) + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,6 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from scenario_runner.report import junit
 from scenario_runner.report.junit import render_junit, sanitize_xml_text, write_junit
 from scenario_runner.results import Outcome, Problem, ScenarioResult
 
@@ -234,7 +234,7 @@ def test_suite_timestamp_hostname_and_now_fallback() -> None:
 
 
 def test_default_hostname_is_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(junit.socket, "gethostname", lambda: "build-box")
+    monkeypatch.setattr(socket, "gethostname", lambda: "build-box")
     root = parse(render_junit([make("a.yaml", "a", order=(0, 0))]))
     assert root.find("testsuite") is not None
     assert suites(root)[0].get("hostname") == "build-box"
@@ -377,7 +377,7 @@ def test_failed_write_keeps_the_old_report_and_cleans_up(
     def broken_replace(src: str, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(junit.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         write_junit(target, sample_results(), hostname="h")
     assert target.read_text() == "previous"
