@@ -1,0 +1,75 @@
+"""Live sessions shared by the mock and the runner, on top of a session store.
+
+The hub keeps one live ``Session`` object per session id, so the mock (recording calls) and
+the runner (recording client calls, saved values, verifications) append to the same log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from typing import Any
+
+from ..sessions import Event, InMemorySessionService, Session, SessionService
+
+APP_NAME = "scenario-run"
+USER_ID = "default"
+SESSION_HEADER = "x-mock-session"
+SESSION_HEADER_ALIAS = "x-gripmock-session"
+
+
+class SessionHub:
+    def __init__(self, service: SessionService | None = None) -> None:
+        self.service: SessionService = service or InMemorySessionService()
+        self._live: dict[str, Session] = {}
+        self.last_seen: dict[str, float] = {}
+        self._problems: dict[str, list[str]] = {}
+
+    async def open(self, session_id: str, state: dict[str, Any] | None = None) -> Session:
+        """Create the session (or take over the one a stray call created first)."""
+        live = self._live.get(session_id)
+        if live is None:
+            live = await self.service.create(APP_NAME, USER_ID, session_id, state)
+            self._live[session_id] = live
+        elif state:
+            live.state.update(state)
+        self.last_seen[session_id] = time.monotonic()
+        return live
+
+    def live(self, session_id: str) -> Session | None:
+        return self._live.get(session_id)
+
+    async def record(
+        self,
+        session_id: str,
+        kind: str,
+        data: dict[str, Any],
+        *,
+        author: str = "runner",
+        state_delta: dict[str, Any] | None = None,
+    ) -> Event:
+        session = self._live.get(session_id) or await self.open(session_id)
+        self.last_seen[session_id] = time.monotonic()
+        if kind == "mock_call" and data.get("error"):
+            self._problems.setdefault(session_id, []).append(str(data["error"]))
+        event = Event(kind=kind, data=data, state_delta=state_delta or {}, author=author)
+        return await self.service.append_event(session, event)
+
+    def take_problems(self, session_id: str) -> list[str]:
+        """Harness problems the mock met answering this session (e.g. a stub template)."""
+        return self._problems.pop(session_id, [])
+
+    async def events(self, session_id: str, kinds: Collection[str] | None = None) -> list[Event]:
+        if session_id not in self._live:
+            return []
+        return await self.service.get_events(APP_NAME, USER_ID, session_id, kinds=kinds)
+
+    async def close(self, session_id: str, *, keep: bool = False) -> None:
+        """End a session: forget it, and delete it from the store unless it is to be kept."""
+        self.last_seen.pop(session_id, None)
+        self._problems.pop(session_id, None)
+        if self._live.pop(session_id, None) is not None and not keep:
+            await self.service.delete(APP_NAME, USER_ID, session_id)
+
+    def session_ids(self) -> list[str]:
+        return list(self._live)

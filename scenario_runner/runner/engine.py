@@ -1,0 +1,76 @@
+"""Run many scenarios: concurrently (bounded by ``workers``), then the ``parallel: false``
+ones alone, reporting each result as it arrives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from ..results import Outcome, Problem, ScenarioResult
+from ..scenario.loader import BrokenScenario
+from ..scenario.model import Scenario
+from .context import RunContext
+from .execute import run_scenario
+
+OnResult = Callable[[ScenarioResult], None]
+
+
+def broken_result(broken: BrokenScenario) -> ScenarioResult:
+    first = broken.errors[0]
+    detail = "\n".join(str(e) for e in broken.errors)
+    return ScenarioResult(
+        file=broken.file,
+        name=broken.name,
+        outcome=Outcome.ERRORED,
+        problem=Problem(first.headline(), detail, type(first).__name__),
+        line=broken.line,
+        order=broken.order,
+    )
+
+
+def _not_run(scenario: Scenario, reason: str) -> ScenarioResult:
+    return ScenarioResult(
+        file=scenario.file,
+        name=scenario.name,
+        outcome=Outcome.SKIPPED,
+        skip_reason=reason,
+        line=scenario.line,
+        order=scenario.order,
+        tags=scenario.tags,
+    )
+
+
+async def run_all(
+    scenarios: Sequence[Scenario],
+    ctx: RunContext,
+    on_result: OnResult,
+    results: list[ScenarioResult],
+) -> list[ScenarioResult]:
+    """Run every scenario; ``results`` fills as they finish (so an interrupted run can still
+    report what finished)."""
+    stop = asyncio.Event()
+
+    def done(result: ScenarioResult) -> None:
+        results.append(result)
+        on_result(result)
+        if ctx.options.fail_fast and result.outcome in (Outcome.FAILED, Outcome.ERRORED):
+            stop.set()
+
+    gate = asyncio.Semaphore(max(1, ctx.options.workers))
+
+    async def one(scenario: Scenario) -> None:
+        async with gate:
+            if stop.is_set():
+                done(_not_run(scenario, "not run: --fail-fast after a failure"))
+                return
+            done(await run_scenario(scenario, ctx))
+
+    parallel = [s for s in scenarios if s.parallel]
+    serial = [s for s in scenarios if not s.parallel]
+    await asyncio.gather(*(one(s) for s in parallel))
+    for scenario in serial:
+        if stop.is_set():
+            done(_not_run(scenario, "not run: --fail-fast after a failure"))
+        else:
+            done(await run_scenario(scenario, ctx))
+    return sorted(results, key=lambda r: r.order)

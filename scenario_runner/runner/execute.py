@@ -1,0 +1,371 @@
+"""Run one scenario in its own session: stubs, steps, verifications, clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+import uuid
+from collections import ChainMap
+from collections.abc import Mapping
+from typing import Any
+
+from ..durations import parse_duration
+from ..errors import HarnessError, ScenarioError, ScenarioFileError, TemplateError
+from ..mock.stubs import Stub, build_stub
+from ..protos import MethodInfo
+from ..report.eventlog import format_events
+from ..results import Outcome, Problem, ScenarioResult
+from ..scenario.model import Scenario, Step, StubSource, Verification
+from ..scenario.yamlsource import PathKey, format_path
+from ..templating import TemplateProblem, template_strings
+from .calls import CallResult, invoke
+from .context import RunContext
+from .expectations import PathNotFound, Verdict, check, describe_mismatches, lookup
+from .verify import VerifyOutcome, verify_all_used, verify_calls, verify_unmatched
+
+_STUB_CALL_NAMES = frozenset({"request", "headers", "attempt"})
+
+
+class StepFailed(Exception):
+    """An expectation or verification did not hold."""
+
+    def __init__(self, message: str, detail: str, kind: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.kind = kind
+
+
+class ScenarioRun:
+    """The state of one scenario while it runs."""
+
+    def __init__(self, scenario: Scenario, ctx: RunContext) -> None:
+        self.scenario = scenario
+        self.ctx = ctx
+        self.state: dict[str, Any] = {}
+        self.base: dict[str, Any] = {
+            "env": ctx.env,
+            "scenario": {"name": scenario.name, "slug": scenario.slug},
+        }
+        self.session_id = ""
+        self.stubs: list[Stub] = []
+        self.current: str = "setting up the session"
+
+    @property
+    def names(self) -> Mapping[str, Any]:
+        """What templates see: session state, then env / scenario / session."""
+        return ChainMap(self.base, self.state)
+
+    # -- errors that point into the scenario file ---------------------------------------
+
+    def file_error(
+        self, message: str, path: PathKey, cls: type[ScenarioFileError] = ScenarioFileError
+    ) -> ScenarioFileError:
+        doc = self.scenario.document
+        return cls(
+            message, location=doc.locate(path), path=format_path(path), snippet=doc.snippet(path)
+        )
+
+    def render(self, value: Any, path: PathKey, extra: Mapping[str, Any] | None = None) -> Any:
+        names = ChainMap(dict(extra), self.base, self.state) if extra else self.names
+        try:
+            return self.ctx.templates.render(value, names)
+        except TemplateProblem as exc:
+            raise self.file_error(str(exc), path, TemplateError) from exc
+
+    # -- phases --------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        sc = self.scenario
+        self.base["session"] = {"id": ""}
+        for key, value in sc.vars.items():
+            self.state[key] = self.render(value, ("vars", key))
+        self.state.update(self.ctx.options.vars)
+        if sc.session_id is not None:
+            self.session_id = str(self.render(sc.session_id, ("session", "id")))
+        else:
+            self.session_id = f"{sc.slug}-{uuid.uuid4().hex[:12]}"
+        self.base["session"] = {"id": self.session_id}
+        await self.ctx.hub.open(self.session_id, state=dict(self.state))
+        for source in sc.stubs:
+            self.stubs.append(self._build_stub(source))
+        self.ctx.mock.store.add(self.session_id, self.stubs)
+        for stub in self.stubs:
+            await self.ctx.hub.record(
+                self.session_id,
+                "stub_added",
+                {
+                    "stub_id": stub.id,
+                    "method": stub.method.full_name,
+                    "source": stub.source,
+                    "priority": stub.priority,
+                    "times": stub.times,
+                },
+            )
+
+    def _build_stub(self, source: StubSource) -> Stub:
+        doc = source.document
+        raw = dict(source.raw)
+        output = raw.pop("output", None)
+        rendered = self.render(raw, source.path) if template_strings(raw) else raw
+        if output is not None:
+            for text in template_strings(output):
+                unknown = (
+                    self.ctx.templates.undeclared_names(text) - _STUB_CALL_NAMES - set(self.names)
+                )
+                if unknown:
+                    raise doc.error(
+                        f"template {text!r}: {', '.join(sorted(map(repr, unknown)))} is undefined",
+                        (*source.path, "output"),
+                    )
+            rendered["output"] = output
+        try:
+            return build_stub(
+                rendered,
+                source.method,
+                self.ctx.registry,
+                source=str(source.location),
+                context=self.names,
+            )
+        except ValueError as exc:
+            raise doc.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
+
+    async def run_steps(self) -> None:
+        for step in self.scenario.steps:
+            self.current = f"{step.label} ({self.scenario.document.locate(step.path)})"
+            await self.run_step(step)
+
+    async def run_step(self, step: Step) -> None:
+        raw = {k: v for k, v in step.raw.items() if k not in ("save", "name")}
+        values = self.render(raw, step.path)
+        method = step.method or self._method(values["call"], (*step.path, "call"))
+        target = str(values.get("target", "mock"))
+        address = self.ctx.address(target)
+        requests = self._requests(values, method, step.path)
+        metadata = [(str(k).lower(), _text(v)) for k, v in (values.get("metadata") or {}).items()]
+        metadata.append(("x-mock-session", self.session_id))
+        timeout = self._duration(values.get("timeout"), (*step.path, "timeout"))
+        expect = values.get("expect") or {}
+        attempts = step.retry.attempts if step.retry else 1
+        result: CallResult | None = None
+        verdict: Verdict | None = None
+        for attempt in range(1, attempts + 1):
+            result = await invoke(
+                self.ctx.channel(address), self.ctx.registry, method, requests, metadata, timeout
+            )
+            verdict = check(expect, result, method.output_type.DESCRIPTOR)
+            await self._record_call(step, method, target, values, result, attempt)
+            self._raise_mock_problems()
+            if verdict.ok:
+                break
+            if attempt < attempts and step.retry:
+                await asyncio.sleep(step.retry.interval)
+        assert result is not None and verdict is not None
+        if not verdict.ok:
+            where = self.scenario.document.locate(step.path)
+            if verdict.harness_problem:
+                raise HarnessError(
+                    f"{step.label}: call to {method.full_name} at {address} failed: "
+                    f"{result.status.name}: {result.message or result.debug}",
+                    location=where,
+                )
+            first = verdict.mismatches[0]
+            tries = f" after {attempts} attempts" if attempts > 1 else ""
+            raise StepFailed(
+                f"{step.label}{tries}: {first.path}: {first.reason}",
+                f"{step.label} ({where}) failed{tries}:\n"
+                + describe_mismatches(verdict, expect, result),
+                "ExpectationFailed",
+            )
+        await self._save(step, result)
+
+    def _method(self, call: Any, path: PathKey) -> MethodInfo:
+        method = self.ctx.registry.find_call(str(call))
+        if method is None:
+            raise self.file_error(f"unknown method {call!r}", path)
+        return method
+
+    def _requests(
+        self, values: Mapping[str, Any], method: MethodInfo, path: PathKey
+    ) -> list[bytes]:
+        if "requests" in values:
+            items = values["requests"]
+            if not isinstance(items, list):
+                raise self.file_error("`requests` must render to a list", (*path, "requests"))
+            where: list[PathKey] = [(*path, "requests", i) for i in range(len(items))]
+        else:
+            items = [values.get("request") or {}]
+            where = [(*path, "request")]
+        blobs = []
+        for item, item_path in zip(items, where, strict=True):
+            try:
+                blobs.append(
+                    self.ctx.registry.from_json(method.input_type, item).SerializeToString()
+                )
+            except ValueError as exc:
+                name = method.input_type.DESCRIPTOR.full_name
+                raise self.file_error(f"not a valid {name}: {exc}", item_path) from exc
+        if not blobs and not method.client_streaming:
+            blobs.append(b"")
+        return blobs
+
+    def _duration(self, value: Any, path: PathKey) -> float | None:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise self.file_error(str(exc), path) from exc
+
+    async def _record_call(
+        self,
+        step: Step,
+        method: MethodInfo,
+        target: str,
+        values: Mapping[str, Any],
+        result: CallResult,
+        attempt: int,
+    ) -> None:
+        data: dict[str, Any] = {
+            "step": step.name or f"steps[{step.index}]",
+            "method": method.full_name,
+            "target": target,
+            "status": result.status.name,
+            "message": result.message,
+            "attempt": attempt,
+            "elapsed": round(result.elapsed, 6),
+            "headers": result.headers,
+            "trailers": result.trailers,
+        }
+        if "requests" in values:
+            data["requests"] = values["requests"]
+        else:
+            data["request"] = values.get("request") or {}
+        if method.server_streaming:
+            data["responses"] = result.responses
+        else:
+            data["response"] = result.response
+        await self.ctx.hub.record(self.session_id, "client_call", data)
+
+    def _raise_mock_problems(self) -> None:
+        problems = self.ctx.hub.take_problems(self.session_id)
+        if problems:
+            raise HarnessError("the mock could not answer: " + "; ".join(problems))
+
+    async def _save(self, step: Step, result: CallResult) -> None:
+        save = step.raw.get("save") or {}
+        if not save:
+            return
+        view = result.view()
+        delta: dict[str, Any] = {}
+        for key, source in save.items():
+            source = self.render(source, (*step.path, "save", key))
+            try:
+                delta[key] = lookup(view, str(source))
+            except PathNotFound as exc:
+                raise self.file_error(
+                    f"cannot save {key!r}: {exc}", (*step.path, "save", key)
+                ) from exc
+        self.state.update(delta)
+        await self.ctx.hub.record(
+            self.session_id, "state_saved", {"step": step.name}, state_delta=delta
+        )
+
+    async def verify(self) -> None:
+        if not self.scenario.verify:
+            return
+        self.current = "verify"
+        calls = [e.data for e in await self.ctx.hub.events(self.session_id, kinds=("mock_call",))]
+        failures: list[str] = []
+        for rule in self.scenario.verify:
+            outcome = self._verify_one(rule, calls)
+            await self.ctx.hub.record(
+                self.session_id,
+                "verification",
+                {"index": rule.index, "ok": outcome.ok, "summary": outcome.summary},
+            )
+            if not outcome.ok:
+                where = self.scenario.document.locate(rule.path)
+                failures.append(f"verify[{rule.index}] ({where}): {outcome.summary}")
+        if failures:
+            raise StepFailed(
+                failures[0],
+                "verification failed:\n" + "\n".join(f"  - {f}" for f in failures),
+                "VerificationFailed",
+            )
+
+    def _verify_one(self, rule: Verification, calls: list[dict[str, Any]]) -> VerifyOutcome:
+        values = self.render(rule.raw, rule.path)
+        if "unmatched" in values:
+            return verify_unmatched(int(values["unmatched"]), calls)
+        if "stubs" in values:
+            uses = self.ctx.mock.store.session(self.session_id).uses
+            return verify_all_used(self.stubs, uses)
+        method = rule.method or self._method(values["call"], (*rule.path, "call"))
+        return verify_calls(values, method, calls)
+
+    async def teardown(self) -> str:
+        """Remove the session's stubs and history; return its event log."""
+        events = await self.ctx.hub.events(self.session_id) if self.session_id else []
+        if self.session_id:
+            self.ctx.mock.store.drop_session(self.session_id)
+            self.ctx.hub.take_problems(self.session_id)
+            await self.ctx.hub.close(self.session_id, keep=self.ctx.options.keep_sessions)
+        return format_events(events)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def run_scenario(scenario: Scenario, ctx: RunContext) -> ScenarioResult:
+    """Run one scenario; every outcome, harness trouble included, becomes a result."""
+    started_wall = time.time()
+    started = time.perf_counter()
+    result = ScenarioResult(
+        file=scenario.file,
+        name=scenario.name,
+        outcome=Outcome.PASSED,
+        line=scenario.line,
+        order=scenario.order,
+        timestamp=started_wall,
+        tags=scenario.tags,
+    )
+    if scenario.skip:
+        result.outcome, result.skip_reason = Outcome.SKIPPED, scenario.skip
+        return result
+    run = ScenarioRun(scenario, ctx)
+    timeout = scenario.timeout or ctx.options.default_timeout
+    try:
+        await asyncio.wait_for(_phases(run), timeout)
+    except asyncio.TimeoutError:
+        result.outcome = Outcome.ERRORED
+        message = f"timed out after {timeout:g}s in {run.current}"
+        result.problem = Problem(message, message, "Timeout")
+    except StepFailed as exc:
+        result.outcome = Outcome.FAILED
+        result.problem = Problem(exc.message, exc.detail, exc.kind)
+    except ScenarioError as exc:
+        result.outcome = Outcome.ERRORED
+        result.problem = Problem(exc.headline(), str(exc), type(exc).__name__)
+    except Exception as exc:  # our bug: keep the run going and say so
+        result.outcome = Outcome.ERRORED
+        result.problem = Problem(
+            f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc(), "InternalError"
+        )
+    finally:
+        try:
+            result.log = await run.teardown()
+        except Exception as exc:  # clean-up must never hide the outcome
+            result.log = f"(session clean-up failed: {exc})\n"
+        result.time = time.perf_counter() - started
+    return result
+
+
+async def _phases(run: ScenarioRun) -> None:
+    await run.setup()
+    await run.run_steps()
+    await run.verify()

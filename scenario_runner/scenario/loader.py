@@ -1,0 +1,415 @@
+"""Find scenario files, load them, check them against the schema and the protos.
+
+One broken document never hides the others: every problem becomes a ``BrokenScenario``
+(reported as an errored test case) and loading goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..durations import parse_duration
+from ..errors import Location, ScenarioFileError
+from ..protos import MethodInfo, ProtoRegistry
+from ..templating import Templates
+from .fields import unknown_fields
+from .model import Retry, Scenario, Step, StubSource, Verification
+from .schema import validate_scenario, validate_stub_file
+from .yamlsource import PathKey, SourceDocument, load_documents
+
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+STUB_SUFFIXES = (".yaml", ".yml", ".json")
+_SAVE_ROOTS = ("response", "responses", "headers", "trailers", "status", "message")
+
+
+@dataclass
+class BrokenScenario:
+    """A file or document that cannot run; reported as one errored test case."""
+
+    file: str
+    name: str
+    errors: list[ScenarioFileError]
+    order: tuple[int, int]
+    line: int = 1
+
+
+@dataclass
+class LoadResult:
+    scenarios: list[Scenario] = field(default_factory=list)
+    broken: list[BrokenScenario] = field(default_factory=list)
+
+
+def display_path(path: Path, root: Path | None = None) -> str:
+    """The path relative to the working directory when it lies below it."""
+    base = (root or Path.cwd()).resolve()
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(base).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def _is_fragment(parts: Iterable[str]) -> bool:
+    return any(part.startswith(("_", ".")) for part in parts)
+
+
+def discover(paths: Sequence[Path], suffixes: Sequence[str] = SCENARIO_SUFFIXES) -> list[Path]:
+    """Every scenario file under ``paths``: recursive, sorted, ``_`` fragments left out.
+
+    A file named directly is taken even if it looks like a fragment: the user asked for it.
+    """
+    found: dict[Path, None] = {}
+    for path in paths:
+        if path.is_file():
+            found[path] = None
+        elif path.is_dir():
+            for file in sorted(path.rglob("*")):
+                relative = file.relative_to(path)
+                if file.suffix in suffixes and file.is_file() and not _is_fragment(relative.parts):
+                    found[file] = None
+    return list(found)
+
+
+class Loader:
+    """Loads scenario and stub files against one set of compiled protos."""
+
+    def __init__(self, registry: ProtoRegistry, root: Path | None = None) -> None:
+        self.registry = registry
+        self.root = (root or Path.cwd()).resolve()
+        self._stub_files: dict[Path, list[StubSource]] = {}
+
+    # -- scenario files ------------------------------------------------------------------
+
+    def load(self, files: Sequence[Path]) -> LoadResult:
+        result = LoadResult()
+        for index, path in enumerate(files):
+            scenarios, broken = self.load_file(path, index)
+            result.scenarios.extend(scenarios)
+            result.broken.extend(broken)
+        return result
+
+    def load_file(self, path: Path, file_index: int) -> tuple[list[Scenario], list[BrokenScenario]]:
+        shown = display_path(path, self.root)
+        try:
+            text = path.read_text(encoding="utf-8")
+            documents = load_documents(text, shown)
+        except ScenarioFileError as exc:
+            return [], [BrokenScenario(shown, path.name, [exc], (file_index, 0), _line(exc))]
+        except (OSError, UnicodeDecodeError) as exc:
+            error = ScenarioFileError(f"cannot read file: {exc}", location=Location(shown))
+            return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
+        if not documents:
+            error = ScenarioFileError("the file holds no scenario", location=Location(shown, 1, 1))
+            return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
+        scenarios: list[Scenario] = []
+        broken: list[BrokenScenario] = []
+        names: set[str] = set()
+        for document in documents:
+            name = _document_name(document, path.name)
+            errors = validate_scenario(document)
+            if not errors and name in names:
+                errors = [
+                    document.error(f"duplicate scenario name {name!r} in this file", ("name",))
+                ]
+            names.add(name)
+            scenario = None
+            if not errors:
+                scenario, errors = self._build(document, file_index)
+            if errors or scenario is None:
+                line = document.position(())[0]
+                broken.append(
+                    BrokenScenario(shown, name, errors, (file_index, document.index), line)
+                )
+            else:
+                scenarios.append(scenario)
+        return scenarios, broken
+
+    def _build(
+        self, doc: SourceDocument, file_index: int
+    ) -> tuple[Scenario | None, list[ScenarioFileError]]:
+        data: dict[str, Any] = doc.value
+        errors: list[ScenarioFileError] = []
+        skip = data.get("skip")
+        session = data.get("session") or {}
+        scenario = Scenario(
+            name=data["name"],
+            document=doc,
+            file_index=file_index,
+            description=data.get("description", ""),
+            tags=tuple(data.get("tags") or ()),
+            skip=(skip if isinstance(skip, str) else "skipped") if skip else None,
+            parallel=data.get("parallel", True),
+            timeout=_duration(data.get("timeout")),
+            session_id=session.get("id"),
+            session_ttl=_duration(session.get("ttl")),
+            vars=dict(data.get("vars") or {}),
+        )
+        for i, raw in enumerate(data.get("stubs") or []):
+            path: PathKey = ("stubs", i)
+            if "file" in raw:
+                stubs, problems = self._stub_file_entry(doc, raw["file"], (*path, "file"))
+                scenario.stubs.extend(stubs)
+                errors.extend(problems)
+            else:
+                stub, problems = self.check_stub(raw, doc, path)
+                errors.extend(problems)
+                if stub is not None:
+                    scenario.stubs.append(stub)
+        for i, raw in enumerate(data.get("steps") or []):
+            step, problems = self._step(raw, doc, i)
+            errors.extend(problems)
+            if step is not None:
+                scenario.steps.append(step)
+        for i, raw in enumerate(data.get("verify") or []):
+            path = ("verify", i)
+            method = None
+            if "call" in raw:
+                method, problems = self._method(raw["call"], doc, (*path, "call"))
+                errors.extend(problems)
+                if method is not None and isinstance(raw.get("with"), dict):
+                    errors.extend(
+                        self._fields(raw["with"], method.input_type, doc, (*path, "with"))
+                    )
+            scenario.verify.append(Verification(i, raw, method, path))
+        return (None if errors else scenario), errors
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _step(
+        self, raw: dict[str, Any], doc: SourceDocument, index: int
+    ) -> tuple[Step | None, list[ScenarioFileError]]:
+        path: PathKey = ("steps", index)
+        method, errors = self._method(raw["call"], doc, (*path, "call"))
+        expect = raw.get("expect") or {}
+        if method is not None:
+            streams_in = method.client_streaming
+            streams_out = method.server_streaming
+            if "requests" in raw and not streams_in:
+                errors.append(
+                    doc.error(
+                        f"{method.full_name} is {method.kind.replace('_', ' ')}: "
+                        "it takes one `request`, not `requests`",
+                        (*path, "requests"),
+                    )
+                )
+            if "responses" in expect and not streams_out:
+                errors.append(
+                    doc.error(
+                        f"{method.full_name} answers with one message: use `response`, "
+                        "not `responses`",
+                        (*path, "expect", "responses"),
+                    )
+                )
+            if "response" in expect and streams_out:
+                errors.append(
+                    doc.error(
+                        f"{method.full_name} answers with a stream: use `responses: [...]`",
+                        (*path, "expect", "response"),
+                    )
+                )
+            errors.extend(
+                self._fields(raw.get("request"), method.input_type, doc, (*path, "request"))
+            )
+            requests = raw.get("requests")
+            if isinstance(requests, list):
+                for i, item in enumerate(requests):
+                    errors.extend(
+                        self._fields(item, method.input_type, doc, (*path, "requests", i))
+                    )
+            out_type = method.output_type
+            errors.extend(
+                self._fields(expect.get("response"), out_type, doc, (*path, "expect", "response"))
+            )
+            responses = expect.get("responses")
+            if isinstance(responses, list):
+                for i, item in enumerate(responses):
+                    errors.extend(
+                        self._fields(item, out_type, doc, (*path, "expect", "responses", i))
+                    )
+        for key, source in (raw.get("save") or {}).items():
+            root = source.split(".", 1)[0].split("[", 1)[0]
+            if root not in _SAVE_ROOTS and not Templates.is_template(source):
+                errors.append(
+                    doc.error(
+                        f"cannot save {key!r} from {source!r}: a path starts with one of "
+                        f"{', '.join(_SAVE_ROOTS)}",
+                        (*path, "save", key),
+                    )
+                )
+        retry_raw = raw.get("retry")
+        retry = None
+        if retry_raw:
+            retry = Retry(int(retry_raw["attempts"]), _duration(retry_raw.get("interval")) or 0.0)
+        step = Step(index, str(raw.get("name", "")), raw, method, retry, path)
+        return (None if errors else step), errors
+
+    def _method(
+        self, call: str, doc: SourceDocument, path: PathKey
+    ) -> tuple[MethodInfo | None, list[ScenarioFileError]]:
+        if Templates.is_template(call):
+            return None, []
+        method = self.registry.find_call(call)
+        if method is not None:
+            return method, []
+        return None, [doc.error(self._unknown_method_message(call), path)]
+
+    def _unknown_method_message(self, call: str) -> str:
+        service, _, name = call.lstrip("/").partition("/")
+        full = self.registry.resolve_service(service)
+        if full is None:
+            known = ", ".join(sorted(self.registry.services)) or "(none: no service in the protos)"
+            return f"unknown service {service!r} (services: {known})"
+        methods = ", ".join(self.registry.services[full])
+        return f"service {full} has no method {name!r} (methods: {methods})"
+
+    def _fields(
+        self, value: Any, message_class: Any, doc: SourceDocument, path: PathKey
+    ) -> list[ScenarioFileError]:
+        if value is None:
+            return []
+        return [
+            doc.error(message, where)
+            for where, message in unknown_fields(value, message_class.DESCRIPTOR, path)
+        ]
+
+    # -- stubs ---------------------------------------------------------------------------
+
+    def check_stub(
+        self, raw: dict[str, Any], doc: SourceDocument, path: PathKey
+    ) -> tuple[StubSource | None, list[ScenarioFileError]]:
+        """Resolve a stub's method and check its field names."""
+        service, method_name = raw["service"], raw["method"]
+        if Templates.is_template(service) or Templates.is_template(method_name):
+            return None, [doc.error("a stub's service and method cannot be templates", path)]
+        method = self.registry.find_method(service, method_name)
+        if method is None:
+            message = self._unknown_method_message(f"{service}/{method_name}")
+            return None, [doc.error(message, (*path, "service"))]
+        errors: list[ScenarioFileError] = []
+        matchers = [("input", raw.get("input"))]
+        matchers += [(("inputs", i), m) for i, m in enumerate(raw.get("inputs") or [])]  # type: ignore[misc]
+        for where, matcher in matchers:
+            where_path = (*path, *where) if isinstance(where, tuple) else (*path, where)
+            for section in ("equals", "contains", "matches"):
+                value = (matcher or {}).get(section)
+                errors.extend(self._fields(value, method.input_type, doc, (*where_path, section)))
+        output = raw.get("output") or {}
+        errors.extend(
+            self._output_message(output.get("data"), method, doc, (*path, "output", "data"))
+        )
+        for i, item in enumerate(output.get("stream") or []):
+            errors.extend(self._output_message(item, method, doc, (*path, "output", "stream", i)))
+        if "error" not in output and "code" in output and output.get("data") is None:
+            pass  # a bare status code is a valid answer (code OK with an empty message)
+        return (None if errors else StubSource(raw, doc, path, method)), errors
+
+    def _output_message(
+        self, value: Any, method: MethodInfo, doc: SourceDocument, path: PathKey
+    ) -> list[ScenarioFileError]:
+        if value is None:
+            return []
+        errors = self._fields(value, method.output_type, doc, path)
+        if not errors and not _has_template(value):
+            try:
+                self.registry.from_json(method.output_type, value)
+            except ValueError as exc:
+                errors.append(
+                    doc.error(f"not a valid {method.output_type.DESCRIPTOR.full_name}: {exc}", path)
+                )
+        return errors
+
+    def _stub_file_entry(
+        self, doc: SourceDocument, relative: str, path: PathKey
+    ) -> tuple[list[StubSource], list[ScenarioFileError]]:
+        base = Path(doc.file) if Path(doc.file).is_absolute() else self.root / doc.file
+        target = (base.parent / relative).resolve()
+        if not target.is_relative_to(self.root):
+            return [], [doc.error(f"{relative!r} leaves the working directory {self.root}", path)]
+        if not target.is_file():
+            return [], [doc.error(f"stub file not found: {display_path(target, self.root)}", path)]
+        try:
+            return self.load_stub_file(target), []
+        except ScenarioFileError as exc:
+            return [], [exc]
+
+    def load_stub_file(self, path: Path) -> list[StubSource]:
+        """A GripMock stub file (YAML or JSON; one stub or a list); cached per run."""
+        resolved = path.resolve()
+        cached = self._stub_files.get(resolved)
+        if cached is not None:
+            return cached
+        shown = display_path(resolved, self.root)
+        try:
+            text = resolved.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScenarioFileError(
+                f"cannot read stub file: {exc}", location=Location(shown)
+            ) from exc
+        stubs: list[StubSource] = []
+        for document in load_documents(text, shown):
+            problems = validate_stub_file(document)
+            if problems:
+                raise _combined(problems)
+            items = document.value if isinstance(document.value, list) else [document.value]
+            prefix: tuple[int, ...] = ()
+            for i, raw in enumerate(items):
+                path_key: PathKey = (i,) if isinstance(document.value, list) else prefix
+                stub, problems = self.check_stub(raw, document, path_key)
+                if problems:
+                    raise _combined(problems)
+                assert stub is not None
+                stubs.append(stub)
+        self._stub_files[resolved] = stubs
+        return stubs
+
+    def load_stub_dir(self, directory: Path) -> list[StubSource]:
+        """Every GripMock stub file under a directory (``--stubs DIR``)."""
+        stubs: list[StubSource] = []
+        for file in discover([directory], STUB_SUFFIXES):
+            stubs.extend(self.load_stub_file(file))
+        return stubs
+
+
+def _combined(errors: list[ScenarioFileError]) -> ScenarioFileError:
+    first = errors[0]
+    if len(errors) == 1:
+        return first
+    rest = "\n".join(str(e) for e in errors[1:])
+    return ScenarioFileError(
+        first.message,
+        location=first.location,
+        path=first.path,
+        snippet=f"{first.snippet or ''}\n{rest}".strip("\n"),
+    )
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return Templates.is_template(value)
+    if isinstance(value, dict):
+        return any(_has_template(v) or _has_template(k) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def _duration(value: Any) -> float | None:
+    if value is None or Templates.is_template(value):
+        return None
+    return parse_duration(value)
+
+
+def _document_name(document: SourceDocument, fallback: str) -> str:
+    value = document.value
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]:
+        return str(value["name"])
+    if document.index:
+        return f"{fallback} [document {document.index + 1}]"
+    return fallback
+
+
+def _line(error: ScenarioFileError) -> int:
+    return error.location.line if error.location and error.location.line else 1

@@ -1,0 +1,103 @@
+"""The scenario model: what a loaded, validated scenario file holds.
+
+Values that may contain templates stay raw (``Any``); they are rendered while the scenario
+runs, because saved values only exist then. Every part remembers its document path, so the
+runner can name ``file:line`` for anything that goes wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Location
+from ..protos import MethodInfo
+from ..templating import slugify
+from .yamlsource import PathKey, SourceDocument, format_path
+
+
+@dataclass(frozen=True)
+class StubSource:
+    """A GripMock stub object as written, and where it was written."""
+
+    raw: dict[str, Any]
+    document: SourceDocument
+    path: PathKey
+    method: MethodInfo
+
+    @property
+    def location(self) -> Location:
+        return self.document.locate(self.path)
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int
+    interval: float
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    name: str
+    raw: dict[str, Any]  # the step as written (templates unrendered)
+    method: MethodInfo | None  # None when `call` is a template, resolved at run time
+    retry: Retry | None
+    path: PathKey
+
+    @property
+    def label(self) -> str:
+        return f"steps[{self.index}] {self.name!r}" if self.name else f"steps[{self.index}]"
+
+
+@dataclass(frozen=True)
+class Verification:
+    index: int
+    raw: dict[str, Any]
+    method: MethodInfo | None
+    path: PathKey
+
+
+@dataclass
+class Scenario:
+    name: str
+    document: SourceDocument
+    file_index: int
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    skip: str | None = None
+    parallel: bool = True
+    timeout: float | None = None
+    session_id: str | None = None  # a template; None: unique per run
+    session_ttl: float | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    stubs: list[StubSource] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    verify: list[Verification] = field(default_factory=list)
+
+    @property
+    def file(self) -> str:
+        return self.document.file
+
+    @property
+    def line(self) -> int:
+        return self.document.position(())[0]
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.file_index, self.document.index)
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name)
+
+    @property
+    def id(self) -> str:
+        """``file::name``: how -k and the console name a scenario."""
+        return f"{self.file}::{self.name}"
+
+    def locate(self, path: PathKey) -> str:
+        return f"{self.document.locate(path)}"
+
+    def describe(self, path: PathKey) -> str:
+        return f"{format_path(path)} ({self.document.locate(path)})"

@@ -1,0 +1,116 @@
+"""Jinja2 templates in scenario values: sandboxed, undefined names are errors.
+
+A string that is exactly one ``{{ expr }}`` keeps the type of the value (a number stays a
+number, a dict stays a dict); any other string with ``{{`` or ``{%`` renders to a string.
+Pure: no I/O beyond what the caller puts in the context.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import SandboxedEnvironment
+
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
+_MARKERS = ("{{", "{%", "{#")
+
+
+class TemplateProblem(Exception):
+    """A template failed; the caller adds file, line and document path."""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+GLOBALS: Mapping[str, Callable[[], str]] = {"uuid": _uuid, "now": _now}
+
+
+class Templates:
+    """Compiles and caches templates; one instance per run."""
+
+    def __init__(self) -> None:
+        self._env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+        self._env.globals.update(GLOBALS)
+        self._expressions: dict[str, Any] = {}
+        self._templates: dict[str, jinja2.Template] = {}
+
+    @staticmethod
+    def is_template(value: object) -> bool:
+        return isinstance(value, str) and any(m in value for m in _MARKERS)
+
+    def render(self, value: Any, context: Mapping[str, Any]) -> Any:
+        """Render every template string inside ``value`` (dicts, lists and scalars)."""
+        if isinstance(value, str):
+            return self.render_string(value, context) if self.is_template(value) else value
+        if isinstance(value, dict):
+            return {k: self.render(v, context) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render(v, context) for v in value]
+        return value
+
+    def render_string(self, text: str, context: Mapping[str, Any]) -> Any:
+        try:
+            single = _SINGLE_EXPRESSION.match(text)
+            if single:
+                expression = self._expressions.get(text)
+                if expression is None:
+                    expression = self._env.compile_expression(
+                        single.group("expr").strip(), undefined_to_none=False
+                    )
+                    self._expressions[text] = expression
+                result = expression(**context)
+                if isinstance(result, jinja2.Undefined):
+                    str(result)  # raises UndefinedError with jinja's own message
+                return result
+            template = self._templates.get(text)
+            if template is None:
+                template = self._env.from_string(text)
+                self._templates[text] = template
+            return template.render(context)
+        except jinja2.UndefinedError as exc:
+            raise TemplateProblem(f"template {text!r}: {exc.message}") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateProblem(f"template {text!r}: syntax error: {exc.message}") from exc
+        except jinja2.TemplateError as exc:
+            raise TemplateProblem(f"template {text!r}: {exc}") from exc
+        except Exception as exc:  # an expression may raise anything (1/0, bad filter arg, …)
+            raise TemplateProblem(f"template {text!r}: {type(exc).__name__}: {exc}") from exc
+
+    def undeclared_names(self, text: str) -> set[str]:
+        """Top-level names a template uses that it does not define itself."""
+        try:
+            parsed = self._env.parse(text)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateProblem(f"template {text!r}: syntax error: {exc.message}") from exc
+        return set(meta.find_undeclared_variables(parsed)) - set(GLOBALS)
+
+
+def template_strings(value: Any) -> list[str]:
+    """Every template string inside a value."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if Templates.is_template(value):
+            found.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            found.extend(template_strings(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(template_strings(item))
+    return found
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "scenario"
