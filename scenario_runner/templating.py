@@ -22,7 +22,11 @@ _MARKERS = ("{{", "{%", "{#")
 
 
 class TemplateProblem(Exception):
-    """A template failed; the caller adds file, line and document path."""
+    """A template failed; ``path`` says where inside the rendered value (keys, indexes)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.path: list[str | int] = []
 
 
 def _now() -> str:
@@ -54,9 +58,23 @@ class Templates:
         if isinstance(value, str):
             return self.render_string(value, context) if self.is_template(value) else value
         if isinstance(value, dict):
-            return {k: self.render(v, context) for k, v in value.items()}
+            rendered: dict[Any, Any] = {}
+            for key, item in value.items():
+                try:
+                    rendered[key] = self.render(item, context)
+                except TemplateProblem as exc:
+                    exc.path.insert(0, key)
+                    raise
+            return rendered
         if isinstance(value, list):
-            return [self.render(v, context) for v in value]
+            items = []
+            for index, item in enumerate(value):
+                try:
+                    items.append(self.render(item, context))
+                except TemplateProblem as exc:
+                    exc.path.insert(0, index)
+                    raise
+            return items
         return value
 
     def render_string(self, text: str, context: Mapping[str, Any]) -> Any:
