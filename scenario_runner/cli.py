@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from .config import CONFIG_FILE, Options, build_options, read_config_file
 from .errors import ConfigError, ProtoCompileError, ScenarioError
 from .mock.hub import APP_NAME, USER_ID, SessionHub
 from .mock.server import MockServer
-from .mock.stubs import build_stub
+from .mock.stubs import Stub, build_stub
 from .protos import ProtoRegistry, compile_protos
 from .report.console import ConsoleReporter
 from .report.eventlog import format_events
@@ -25,7 +26,7 @@ from .runner.context import RunContext, RunOptions
 from .runner.engine import broken_result, run_all
 from .runner.select import Shard, select
 from .scenario.loader import BrokenScenario, Loader, LoadResult, discover
-from .scenario.model import Scenario
+from .scenario.model import Scenario, StubSource
 from .scenario.schema import schema_text
 from .sessions import InMemorySessionService, SessionNotFoundError, SqliteSessionService
 
@@ -55,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_START
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `scenario-run … | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -107,7 +111,9 @@ def _compile(options: Options) -> ProtoRegistry:
     )
 
 
-def _load(options: Options, registry: ProtoRegistry) -> tuple[Loader, LoadResult]:
+def _load(
+    options: Options, registry: ProtoRegistry, *, parse_outputs: bool = False
+) -> tuple[Loader, LoadResult]:
     missing = [str(p) for p in options.paths if not p.exists()]
     if missing:
         raise ConfigError(f"no such file or folder: {', '.join(missing)}")
@@ -115,7 +121,7 @@ def _load(options: Options, registry: ProtoRegistry) -> tuple[Loader, LoadResult
     if not files:
         shown = ", ".join(str(p) for p in options.paths)
         raise ConfigError(f"no scenario files (*.yaml, *.yml) in {shown}")
-    loader = Loader(registry)
+    loader = Loader(registry, parse_outputs=parse_outputs)
     return loader, loader.load(files)
 
 
@@ -126,7 +132,7 @@ def _selected(options: Options, loaded: LoadResult) -> list[Scenario | BrokenSce
     shard = Shard.parse(options.shard) if options.shard else None
 
     def text(item: Scenario | BrokenScenario) -> str:
-        return f"{item.file}::{item.name}"
+        return item.name  # SPEC §2: -k is an expression on scenario names
 
     def tags(item: Scenario | BrokenScenario) -> Sequence[str]:
         return item.tags if isinstance(item, Scenario) else ()
@@ -151,7 +157,7 @@ def _selected(options: Options, loaded: LoadResult) -> list[Scenario | BrokenSce
 def _validate(options: Options) -> int:
     try:
         registry = _compile(options)
-        loader, loaded = _load(options, registry)
+        loader, loaded = _load(options, registry, parse_outputs=True)
         for directory in options.stubs:
             loader.load_stub_dir(directory)
     except ProtoCompileError as exc:
@@ -237,6 +243,8 @@ def _run(options: Options) -> int:
         code = EXIT_INTERRUPTED
     except OSError as exc:
         return _startup_failure(options, f"cannot start the mock server: {exc}")
+    except ScenarioError as exc:
+        return _startup_failure(options, f"--stubs: {exc}")
     ordered = sorted(results, key=lambda r: r.order)
     _write_report(options, ordered)
     reporter.finish(ordered, time.perf_counter() - started)
@@ -249,16 +257,14 @@ async def _run_async(
     options: Options,
     registry: ProtoRegistry,
     scenarios: Sequence[Scenario],
-    global_stubs: Sequence[Any],
+    global_stubs: Sequence[StubSource],
     reporter: ConsoleReporter,
     results: list[ScenarioResult],
 ) -> None:
     store = SqliteSessionService(options.sessions_db) if options.sessions_db else None
     hub = SessionHub(store or InMemorySessionService())
     mock = MockServer(registry, hub=hub)
-    mock.store.add(
-        None, [build_stub(s.raw, s.method, registry, source=str(s.location)) for s in global_stubs]
-    )
+    mock.store.add(None, [_global_stub(source, registry) for source in global_stubs])
     await mock.start()
     ctx = RunContext(
         registry,
@@ -278,6 +284,13 @@ async def _run_async(
         await mock.stop(grace=None)
         if store is not None:
             store.close()
+
+
+def _global_stub(source: StubSource, registry: ProtoRegistry) -> Stub:
+    try:
+        return build_stub(source.raw, source.method, registry, source=str(source.location))
+    except ValueError as exc:
+        raise source.document.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
 
 
 # -- sessions show -----------------------------------------------------------------------

@@ -59,10 +59,14 @@ class SessionHub:
         """Harness problems the mock met answering this session (e.g. a stub template)."""
         return self._problems.pop(session_id, [])
 
-    async def events(self, session_id: str, kinds: Collection[str] | None = None) -> list[Event]:
-        if session_id not in self._live:
+    def events(self, session_id: str, kinds: Collection[str] | None = None) -> list[Event]:
+        """The live session's events (no copies: read them, do not change them)."""
+        live = self._live.get(session_id)
+        if live is None:
             return []
-        return await self.service.get_events(APP_NAME, USER_ID, session_id, kinds=kinds)
+        if kinds is None:
+            return list(live.events)
+        return [event for event in live.events if event.kind in kinds]
 
     async def close(self, session_id: str, *, keep: bool = False) -> None:
         """End a session: forget it, and delete it from the store unless it is to be kept."""

@@ -18,7 +18,7 @@ from ..report.eventlog import format_events
 from ..results import Outcome, Problem, ScenarioResult
 from ..scenario.model import Scenario, Step, StubSource, Verification
 from ..scenario.yamlsource import PathKey, format_path
-from ..templating import TemplateProblem, template_strings
+from ..templating import TemplateProblem, Templates, template_strings
 from .calls import CallResult, invoke
 from .context import RunContext
 from .expectations import PathNotFound, Verdict, check, describe_mismatches, lookup
@@ -110,15 +110,16 @@ class ScenarioRun:
         output = raw.pop("output", None)
         rendered = self.render(raw, source.path) if template_strings(raw) else raw
         if output is not None:
-            for text in template_strings(output):
-                unknown = (
-                    self.ctx.templates.undeclared_names(text) - _STUB_CALL_NAMES - set(self.names)
-                )
+            for where, text in _template_paths(output, (*source.path, "output")):
+                try:
+                    names = self.ctx.templates.undeclared_names(text)
+                except TemplateProblem as exc:
+                    raise doc.error(str(exc), where) from exc
+                unknown = sorted(names - _STUB_CALL_NAMES - set(self.names))
                 if unknown:
-                    raise doc.error(
-                        f"template {text!r}: {', '.join(sorted(map(repr, unknown)))} is undefined",
-                        (*source.path, "output"),
-                    )
+                    what = ", ".join(map(repr, unknown))
+                    verb = "is" if len(unknown) == 1 else "are"
+                    raise doc.error(f"template {text!r}: {what} {verb} undefined", where)
             rendered["output"] = output
         try:
             return build_stub(
@@ -276,7 +277,7 @@ class ScenarioRun:
         if not self.scenario.verify:
             return
         self.current = "verify"
-        calls = [e.data for e in await self.ctx.hub.events(self.session_id, kinds=("mock_call",))]
+        calls = [e.data for e in self.ctx.hub.events(self.session_id, kinds=("mock_call",))]
         failures: list[str] = []
         for rule in self.scenario.verify:
             outcome = self._verify_one(rule, calls)
@@ -307,12 +308,23 @@ class ScenarioRun:
 
     async def teardown(self) -> str:
         """Remove the session's stubs and history; return its event log."""
-        events = await self.ctx.hub.events(self.session_id) if self.session_id else []
+        events = self.ctx.hub.events(self.session_id) if self.session_id else []
         if self.session_id:
             self.ctx.mock.store.drop_session(self.session_id)
             self.ctx.hub.take_problems(self.session_id)
             await self.ctx.hub.close(self.session_id, keep=self.ctx.options.keep_sessions)
         return format_events(events)
+
+
+def _template_paths(value: Any, path: PathKey) -> list[tuple[PathKey, str]]:
+    """``(document path, text)`` of every template string inside a value."""
+    if isinstance(value, str):
+        return [(path, value)] if Templates.is_template(value) else []
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _template_paths(v, (*path, k))]
+    if isinstance(value, list):
+        return [pair for i, v in enumerate(value) for pair in _template_paths(v, (*path, i))]
+    return []
 
 
 def _text(value: Any) -> str:

@@ -6,6 +6,7 @@ One broken document never hides the others: every problem becomes a ``BrokenScen
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +45,12 @@ class LoadResult:
 
 def display_path(path: Path, root: Path | None = None) -> str:
     """The path relative to the working directory when it lies below it."""
-    base = (root or Path.cwd()).resolve()
-    resolved = path.resolve()
-    try:
-        return resolved.relative_to(base).as_posix()
-    except ValueError:
-        return resolved.as_posix()
+    base = os.path.abspath(root or os.getcwd())
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, base)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return Path(absolute).as_posix()
+    return Path(relative).as_posix()
 
 
 def _is_fragment(parts: Iterable[str]) -> bool:
@@ -76,8 +77,11 @@ def discover(paths: Sequence[Path], suffixes: Sequence[str] = SCENARIO_SUFFIXES)
 class Loader:
     """Loads scenario and stub files against one set of compiled protos."""
 
-    def __init__(self, registry: ProtoRegistry, root: Path | None = None) -> None:
+    def __init__(
+        self, registry: ProtoRegistry, root: Path | None = None, *, parse_outputs: bool = False
+    ) -> None:
         self.registry = registry
+        self.parse_outputs = parse_outputs
         self.root = (root or Path.cwd()).resolve()
         self._stub_files: dict[Path, list[StubSource]] = {}
 
@@ -106,15 +110,27 @@ class Loader:
             return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
         scenarios: list[Scenario] = []
         broken: list[BrokenScenario] = []
-        names: set[str] = set()
+        # A name must be unique per file: every document that shares one is invalid (not only
+        # the later ones), so the report never shows a passing and an errored case of one name.
+        lines_by_name: dict[str, list[int]] = {}
+        for document in documents:
+            if isinstance(document.value, dict) and isinstance(document.value.get("name"), str):
+                line = document.position(("name",))[0]
+                lines_by_name.setdefault(document.value["name"], []).append(line)
         for document in documents:
             name = _document_name(document, path.name)
             errors = validate_scenario(document)
-            if not errors and name in names:
+            clash = lines_by_name.get(name, [])
+            if not errors and len(clash) > 1:
+                here = document.position(("name",))[0]
+                others = [str(n) for n in clash if n != here]
+                lines = f"line{'s' if len(others) > 1 else ''} {', '.join(others)}"
                 errors = [
-                    document.error(f"duplicate scenario name {name!r} in this file", ("name",))
+                    document.error(
+                        f"duplicate scenario name {name!r} in this file (also on {lines})",
+                        ("name",),
+                    )
                 ]
-            names.add(name)
             scenario = None
             if not errors:
                 scenario, errors = self._build(document, file_index)
@@ -302,8 +318,6 @@ class Loader:
         )
         for i, item in enumerate(output.get("stream") or []):
             errors.extend(self._output_message(item, method, doc, (*path, "output", "stream", i)))
-        if "error" not in output and "code" in output and output.get("data") is None:
-            pass  # a bare status code is a valid answer (code OK with an empty message)
         return (None if errors else StubSource(raw, doc, path, method)), errors
 
     def _output_message(
@@ -312,7 +326,9 @@ class Loader:
         if value is None:
             return []
         errors = self._fields(value, method.output_type, doc, path)
-        if not errors and not _has_template(value):
+        # A run parses static outputs once, when it registers the stub (an error there points
+        # here too); `validate` has no run, so it parses them now.
+        if self.parse_outputs and not errors and not _has_template(value):
             try:
                 self.registry.from_json(method.output_type, value)
             except ValueError as exc:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -48,6 +49,12 @@ def _validator(definition: str | None) -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+@functools.cache
+def _fast_validator(definition: str | None) -> Any:
+    """The Rust validator: ~200x faster for the common case, a valid document."""
+    return jsonschema_rs.validator_for(_validator(definition).schema)
+
+
 def validate_scenario(document: SourceDocument) -> list[ScenarioFileError]:
     """Schema errors of one scenario document, most useful first, at most a few."""
     return _validate(document, document.value, (), None)
@@ -61,6 +68,9 @@ def validate_stub_file(document: SourceDocument) -> list[ScenarioFileError]:
 def _validate(
     document: SourceDocument, value: Any, prefix: tuple[str | int, ...], definition: str | None
 ) -> list[ScenarioFileError]:
+    if _fast_validator(definition).is_valid(value):
+        return []
+    # Invalid: the Python validator explains why, with the error tree we turn into messages.
     found = list(_leaf_errors(_validator(definition).iter_errors(value)))
     found.sort(key=lambda e: document.position((*prefix, *e.absolute_path)))
     errors: list[ScenarioFileError] = []

@@ -23,6 +23,7 @@ except AttributeError:  # pragma: no cover - libyaml missing
     _BaseLoader = yaml.SafeLoader
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -141,6 +142,12 @@ def _build(
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*path, i), marks) for i, item in enumerate(node.value)]
-    if node.tag == _TIMESTAMP_TAG:
+    tag = node.tag
+    if tag == _STR_TAG:
+        return node.value
+    if tag == _TIMESTAMP_TAG:
         return str(node.value)  # keep dates as written: they are strings in protobuf JSON
-    return loader.construct_object(node, deep=True)
+    construct = loader.yaml_constructors.get(tag)
+    if construct is None:
+        return loader.construct_object(node, deep=True)  # unknown tag: PyYAML's own error
+    return construct(loader, node)
