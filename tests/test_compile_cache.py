@@ -1,0 +1,47 @@
+"""The descriptor-set cache: a second compile of an unchanged tree never runs protoc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenario_runner import protos
+from scenario_runner.errors import ProtoCompileError
+
+PROTO = 'syntax = "proto3";\npackage demo;\nservice S { rpc M (A) returns (A); }\nmessage A { string x = 1; }\n'
+
+
+def test_second_compile_comes_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "protos").mkdir()
+    (tmp_path / "protos" / "demo.proto").write_text(PROTO)
+    cache = tmp_path / "cache"
+    first = protos.compile_protos([tmp_path / "protos"], cache_dir=cache)
+    assert len(list(cache.glob("*.pb"))) == 1
+
+    def no_protoc(*_args: object) -> bytes:
+        raise AssertionError("protoc ran although the cache had this tree")
+
+    monkeypatch.setattr(protos, "_run_protoc", no_protoc)
+    second = protos.compile_protos([tmp_path / "protos"], cache_dir=cache)
+    assert list(second.methods) == list(first.methods) == ["/demo.S/M"]
+
+
+def test_a_changed_file_is_compiled_again(tmp_path: Path) -> None:
+    source = tmp_path / "protos"
+    source.mkdir()
+    (source / "demo.proto").write_text(PROTO)
+    cache = tmp_path / "cache"
+    protos.compile_protos([source], cache_dir=cache)
+    (source / "demo.proto").write_text(PROTO.replace("rpc M", "rpc N"))
+    registry = protos.compile_protos([source], cache_dir=cache)
+    assert list(registry.methods) == ["/demo.S/N"]
+    assert len(list(cache.glob("*.pb"))) == 2
+
+
+def test_compile_error_carries_protocs_file_line_column(tmp_path: Path) -> None:
+    (tmp_path / "bad.proto").write_text('syntax = "proto3";\nmessage A { strin x = 1; }\n')
+    with pytest.raises(ProtoCompileError, match=r"bad\.proto:2:13: \"strin\" is not defined"):
+        protos.compile_protos([tmp_path / "bad.proto"])
