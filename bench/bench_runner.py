@@ -109,9 +109,10 @@ async def bare(calls: int, concurrency: int) -> float:
 
 def bare_process(calls: int, concurrency: int) -> float:
     """The bare client in a fresh interpreter, timed from launch, like scenario-run."""
+    here = str(Path(__file__).parent)
     code = (
-        "import asyncio, sys; sys.path.insert(0, %r); import bench_runner as b; "
-        "asyncio.run(b.bare(%d, %d))" % (str(Path(__file__).parent), calls, concurrency)
+        f"import asyncio, sys; sys.path.insert(0, {here!r}); import bench_runner as b; "
+        f"asyncio.run(b.bare({calls}, {concurrency}))"
     )
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)

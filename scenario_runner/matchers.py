@@ -10,6 +10,7 @@ Rules (also used by :mod:`scenario_runner.mock.matching` through :func:`scalar_e
 * objects: subset by default (every declared key present and equal, extra keys allowed);
   ``exact=True`` also rejects undeclared keys, at every level.
 * arrays: same length, compared element by element in order, in the same mode.
+* an expected ``null`` also accepts an absent key (protobuf JSON omits unset message fields).
 * scalars: ``True != 1``; ``5 == 5.0``; an int equals its decimal string (``5 == "5"``),
   because users write int64 either way; ``None`` equals only ``None``.
 * a dict whose keys are all known ``$`` operators is a matcher; all its operators must hold.
@@ -42,6 +43,7 @@ __all__ = [
     "compile_regex",
     "is_matcher",
     "json_text",
+    "matcher_problems",
     "parse_int",
     "scalar_equal",
 ]
@@ -186,6 +188,53 @@ def check_matcher_syntax(value: Any, path: str = "") -> list[str]:
     return problems
 
 
+def matcher_problems(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Malformed matchers anywhere in a user value, as ``(path of the operator, problem)``.
+
+    Operands that are templates (``{$gt: "{{ limit }}"}``) are checked only once rendered.
+    """
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    _walk_syntax(value, path, found)
+    return found
+
+
+def _walk_syntax(
+    value: Any, path: tuple[str | int, ...], found: list[tuple[tuple[str | int, ...], str]]
+) -> None:
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _walk_syntax(item, (*path, index), found)
+        return
+    if not isinstance(value, dict):
+        return
+    operators = [key for key in value if isinstance(key, str) and key.startswith("$")]
+    if not operators:
+        for key, item in value.items():
+            _walk_syntax(item, (*path, key), found)
+        return
+    fields = [key for key in value if key not in operators]
+    if fields:
+        found.append(
+            (
+                path,
+                f"matcher operators cannot be mixed with field names "
+                f"({', '.join(map(str, operators))} with {', '.join(map(str, fields))})",
+            )
+        )
+    for operator in operators:
+        operand = value[operator]
+        if operator == "$contains":
+            _walk_syntax(operand, (*path, operator), found)
+            continue
+        if isinstance(operand, str) and any(m in operand for m in ("{{", "{%")):
+            continue  # a template: checked once rendered
+        problem = _operand_problem(operator, operand, "", [])
+        if problem is not None:
+            found.append(((*path, operator), problem))
+
+
 def _check_syntax(value: Any, path: str, problems: list[str]) -> None:
     if isinstance(value, list):
         for index, item in enumerate(value):
@@ -271,6 +320,8 @@ def _compare_object(
         found.append(Mismatch(path, expected, actual, reason))
         return
     for key, item in expected.items():
+        if item is None and key not in actual:
+            continue  # protobuf JSON: null and absent are the same (an unset message field)
         _compare(item, actual.get(key, MISSING), exact, _key_path(path, key), found)
     if exact:
         for key, item in actual.items():

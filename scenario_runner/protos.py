@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
@@ -139,18 +139,43 @@ class ProtoRegistry:
             always_print_fields_with_no_presence=True,
             descriptor_pool=self.pool,
         )
-        if _has_int64(message.DESCRIPTOR, self._int64_cache):
-            _int64_to_int(data, message.DESCRIPTOR, self._int64_cache)
+        descriptor = descriptor_of(message)
+        if _has_int64(descriptor, self._int64_cache):
+            _int64_to_int(data, descriptor, self._int64_cache)
         return data
 
     def from_json(self, message_class: type[Message], data: Any) -> Message:
         """Parse protobuf JSON (proto or camelCase names); ``ValueError`` if it does not fit."""
         message = message_class()
+        name = message.DESCRIPTOR.full_name
+        if not isinstance(data, dict) and not name.startswith(_WELL_KNOWN_PREFIX):
+            raise ValueError(f"expected a JSON object, got {_json_kind(data)}")
         try:
             json_format.ParseDict(data, message, descriptor_pool=self.pool)
         except json_format.ParseError as exc:
             raise ValueError(str(exc)) from exc
+        except (TypeError, AttributeError, KeyError) as exc:  # a value of the wrong JSON kind
+            raise ValueError(f"not a valid {name}: {exc}") from exc
         return message
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+def descriptor_of(message: Message | type[Message]) -> Descriptor:
+    """A message's (or message class's) descriptor, typed for the pure-Python API."""
+    return cast(Descriptor, message.DESCRIPTOR)
 
 
 def _has_int64(
@@ -355,6 +380,22 @@ def normalize_expected(value: Any, descriptor: Descriptor) -> Any:
     return result
 
 
+def normalize_stub_input(matcher: Any, descriptor: Descriptor) -> Any:
+    """A GripMock ``input`` (or ``inputs[i]``) brought into the request's JSON form.
+
+    ``equals`` and ``contains`` values get what :func:`normalize_expected` gives expected
+    messages (proto field names, enum names, canonical Timestamp / Duration text), so that
+    ``took: 1.5s`` matches the request's ``"1.500s"``. ``matches`` (regexes) is left as is.
+    """
+    if not isinstance(matcher, dict):
+        return matcher
+    result = dict(matcher)
+    for section in ("equals", "contains"):
+        if isinstance(result.get(section), dict):
+            result[section] = normalize_expected(result[section], descriptor)
+    return result
+
+
 def _field_by_json_name(descriptor: Descriptor, key: str) -> FieldDescriptor | None:
     for field in descriptor.fields:
         if field.json_name == key:
@@ -371,18 +412,27 @@ def _normalize_field(value: Any, field: FieldDescriptor) -> Any:
     if message_type is not None and message_type.GetOptions().map_entry:
         value_field = message_type.fields_by_name["value"]
         if isinstance(value, dict) and not _is_matcher_dict(value):
-            return {k: _normalize_single(v, value_field) for k, v in value.items()}
+            # JSON map keys are strings: YAML's `{1: x}` or `{true: x}` mean "1" and "true".
+            return {_map_key(k): _normalize_single(v, value_field) for k, v in value.items()}
         return value
     if _is_repeated(field) and isinstance(value, list):
         return [_normalize_single(v, field) for v in value]
     return _normalize_single(value, field)
 
 
+def _map_key(key: Any) -> Any:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    return key
+
+
 def _is_repeated(field: FieldDescriptor) -> bool:
     flag = getattr(field, "is_repeated", None)  # protobuf >= 6.31; ``label`` before
     if flag is not None:
         return bool(flag)
-    return bool(field.label == FieldDescriptor.LABEL_REPEATED)
+    return bool(getattr(field, "label", None) == FieldDescriptor.LABEL_REPEATED)
 
 
 def _normalize_single(value: Any, field: FieldDescriptor) -> Any:

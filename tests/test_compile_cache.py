@@ -9,7 +9,11 @@ import pytest
 from scenario_runner import protos
 from scenario_runner.errors import ProtoCompileError
 
-PROTO = 'syntax = "proto3";\npackage demo;\nservice S { rpc M (A) returns (A); }\nmessage A { string x = 1; }\n'
+PROTO = """syntax = "proto3";
+package demo;
+service S { rpc M (A) returns (A); }
+message A { string x = 1; }
+"""
 
 
 def test_second_compile_comes_from_the_cache(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import traceback
 import uuid
@@ -13,7 +14,7 @@ from typing import Any
 from ..durations import parse_duration
 from ..errors import HarnessError, ScenarioError, ScenarioFileError, TemplateError
 from ..mock.stubs import Stub, build_stub
-from ..protos import MethodInfo
+from ..protos import MethodInfo, descriptor_of, normalize_stub_input
 from ..report.eventlog import format_events
 from ..results import Outcome, Problem, ScenarioResult
 from ..scenario.model import Scenario, Step, StubSource, Verification
@@ -25,6 +26,7 @@ from .expectations import PathNotFound, Verdict, check, describe_mismatches, loo
 from .verify import VerifyOutcome, verify_all_used, verify_calls, verify_unmatched
 
 _STUB_CALL_NAMES = frozenset({"request", "headers", "attempt"})
+_STATIC_OUTPUT_KEYS = frozenset({"code", "delay", "headers", "trailers", "details"})
 
 
 class StepFailed(Exception):
@@ -50,6 +52,8 @@ class ScenarioRun:
         }
         self.session_id = ""
         self.stubs: list[Stub] = []
+        self.deferred: list[StubSource] = []  # stubs waiting for a value a step saves
+        self.saved_later: set[str] = set()
         self.current: str = "setting up the session"
 
     @property
@@ -78,20 +82,83 @@ class ScenarioRun:
 
     async def setup(self) -> None:
         sc = self.scenario
-        self.base["session"] = {"id": ""}
-        for key, value in sc.vars.items():
-            self.state[key] = self.render(value, ("vars", key))
+        # --var / --vars-file win over the scenario's vars, and vars may use them; a var that
+        # uses session.id is rendered once the session id is known.
         self.state.update(self.ctx.options.vars)
+        after_session: list[str] = []
+        for key, value in sc.vars.items():
+            if key in self.ctx.options.vars:
+                continue
+            if "session" in self._names_used(value, ("vars", key)):
+                after_session.append(key)
+                continue
+            self.state[key] = self.render(value, ("vars", key))
         if sc.session_id is not None:
             self.session_id = str(self.render(sc.session_id, ("session", "id")))
+            problem = _metadata_value_problem(self.session_id)
+            if not self.session_id or problem:
+                raise self.file_error(
+                    f"session id {self.session_id!r} cannot be sent as metadata: "
+                    f"{problem or 'it is empty'}",
+                    ("session", "id"),
+                )
         else:
             self.session_id = f"{sc.slug}-{uuid.uuid4().hex[:12]}"
         self.base["session"] = {"id": self.session_id}
+        for key in after_session:
+            self.state[key] = self.render(sc.vars[key], ("vars", key))
         await self.ctx.hub.open(self.session_id, state=dict(self.state))
+        self.saved_later = {str(k) for step in sc.steps for k in (step.raw.get("save") or {})}
+        ready: list[Stub] = []
         for source in sc.stubs:
-            self.stubs.append(self._build_stub(source))
-        self.ctx.mock.store.add(self.session_id, self.stubs)
-        for stub in self.stubs:
+            if self._waits_for_saved_values(source):
+                self.deferred.append(source)  # its matchers use a value a step saves later
+            else:
+                ready.append(self._build_stub(source))
+        await self._register(ready)
+
+    def _names_used(self, value: Any, path: PathKey) -> set[str]:
+        """The names the templates inside ``value`` read."""
+        names: set[str] = set()
+        for where, text in _template_paths(value, path):
+            try:
+                names |= self.ctx.templates.undeclared_names(text)
+            except TemplateProblem as exc:
+                raise self.file_error(str(exc), where, TemplateError) from exc
+        return names
+
+    def _waits_for_saved_values(self, source: StubSource) -> bool:
+        """Whether the stub's matchers name a value that only a later ``save`` defines."""
+        raw = {k: v for k, v in source.raw.items() if k != "output"}
+        for where, text in _template_paths(raw, source.path):
+            try:
+                names = self.ctx.templates.undeclared_names(text)
+            except TemplateProblem as exc:
+                raise source.document.error(str(exc), where) from exc
+            missing = names - set(self.names)
+            if missing and missing <= self.saved_later:
+                return True
+        return False
+
+    async def _register_saved_stubs(self) -> None:
+        """Register the deferred stubs whose saved values now exist, in declaration order."""
+        if not self.deferred:
+            return
+        waiting, ready = [], []
+        for source in self.deferred:
+            if self._waits_for_saved_values(source):
+                waiting.append(source)
+            else:
+                ready.append(self._build_stub(source))
+        self.deferred = waiting
+        await self._register(ready)
+
+    async def _register(self, stubs: list[Stub]) -> None:
+        if not stubs:
+            return
+        self.stubs.extend(stubs)
+        self.ctx.mock.store.add(self.session_id, stubs)
+        for stub in stubs:
             await self.ctx.hub.record(
                 self.session_id,
                 "stub_added",
@@ -109,17 +176,31 @@ class ScenarioRun:
         raw = dict(source.raw)
         output = raw.pop("output", None)
         rendered = self.render(raw, source.path) if template_strings(raw) else raw
+        descriptor = descriptor_of(source.method.input_type)
+        if rendered.get("input") is not None:
+            rendered["input"] = normalize_stub_input(rendered["input"], descriptor)
+        if isinstance(rendered.get("inputs"), list):
+            rendered["inputs"] = [normalize_stub_input(m, descriptor) for m in rendered["inputs"]]
         if output is not None:
+            output = dict(output) if isinstance(output, dict) else output
+            known = _STUB_CALL_NAMES | set(self.names) | self.saved_later
             for where, text in _template_paths(output, (*source.path, "output")):
                 try:
                     names = self.ctx.templates.undeclared_names(text)
                 except TemplateProblem as exc:
                     raise doc.error(str(exc), where) from exc
-                unknown = sorted(names - _STUB_CALL_NAMES - set(self.names))
+                unknown = sorted(names - known)
                 if unknown:
                     what = ", ".join(map(repr, unknown))
                     verb = "is" if len(unknown) == 1 else "are"
                     raise doc.error(f"template {text!r}: {what} {verb} undefined", where)
+            if isinstance(output, dict):
+                # The mock renders data, stream and error per call; the other parts (code,
+                # delay, headers, trailers) are rendered here, from the session's names.
+                for key in _STATIC_OUTPUT_KEYS & output.keys():
+                    output[key] = self._render_static(
+                        output[key], (*source.path, "output", key), doc
+                    )
             rendered["output"] = output
         try:
             return build_stub(
@@ -132,6 +213,27 @@ class ScenarioRun:
         except ValueError as exc:
             raise doc.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
 
+    def _render_static(self, value: Any, path: PathKey, doc: Any) -> Any:
+        """Render the templates of a stub output part that only use the session's names."""
+        if not template_strings(value):
+            return value
+        for where, text in _template_paths(value, path):
+            try:
+                call_time = self.ctx.templates.undeclared_names(text) & _STUB_CALL_NAMES
+            except TemplateProblem as exc:
+                raise doc.error(str(exc), where) from exc
+            if call_time:
+                raise doc.error(
+                    f"template {text!r}: request, headers and attempt are only known in "
+                    "output data, stream and error",
+                    where,
+                )
+        try:
+            return self.ctx.templates.render(value, self.names)
+        except TemplateProblem as exc:
+            where = (*path, *exc.path)
+            raise doc.error(str(exc), where) from exc
+
     async def run_steps(self) -> None:
         for step in self.scenario.steps:
             self.current = f"{step.label} ({self.scenario.document.locate(step.path)})"
@@ -142,9 +244,16 @@ class ScenarioRun:
         values = self.render(raw, step.path)
         method = step.method or self._method(values["call"], (*step.path, "call"))
         target = str(values.get("target", "mock"))
+        if target != "mock" and target not in self.ctx.options.targets and ":" not in target:
+            known = ", ".join(["mock", *sorted(self.ctx.options.targets)])
+            raise self.file_error(
+                f"unknown target {target!r}: give --target {target}=HOST:PORT, or write "
+                f"host:port (targets: {known})",
+                (*step.path, "target"),
+            )
         address = self.ctx.address(target)
         requests = self._requests(values, method, step.path)
-        metadata = [(str(k).lower(), _text(v)) for k, v in (values.get("metadata") or {}).items()]
+        metadata = self._metadata(values.get("metadata"), (*step.path, "metadata"))
         metadata.append(("x-mock-session", self.session_id))
         timeout = self._duration(values.get("timeout"), (*step.path, "timeout"))
         expect = values.get("expect") or {}
@@ -155,9 +264,12 @@ class ScenarioRun:
             result = await invoke(
                 self.ctx.channel(address), self.ctx.registry, method, requests, metadata, timeout
             )
-            verdict = check(expect, result, method.output_type.DESCRIPTOR)
+            try:
+                verdict = check(expect, result, descriptor_of(method.output_type))
+            except ValueError as exc:  # a templated status that is no status
+                raise self.file_error(str(exc), (*step.path, "expect", "status")) from exc
             await self._record_call(step, method, target, values, result, attempt)
-            self._raise_mock_problems()
+            self._raise_mock_problems(step)
             if verdict.ok:
                 break
             if attempt < attempts and step.retry:
@@ -211,6 +323,27 @@ class ScenarioRun:
             blobs.append(b"")
         return blobs
 
+    def _metadata(self, values: Any, path: PathKey) -> list[tuple[str, str]]:
+        """The step's metadata as gRPC sends it; keys and values gRPC would refuse are errors."""
+        if values is None:
+            return []
+        if not isinstance(values, Mapping):
+            raise self.file_error("`metadata` must be a mapping of key: value", path)
+        pairs: list[tuple[str, str]] = []
+        for key, value in values.items():
+            name = str(key).lower()
+            if not _METADATA_KEY.fullmatch(name):
+                raise self.file_error(
+                    f"invalid metadata key {key!r}: use letters, digits, '-', '_' and '.'",
+                    (*path, key),
+                )
+            text = _text(value)
+            problem = None if name.endswith("-bin") else _metadata_value_problem(text)
+            if problem:
+                raise self.file_error(f"invalid metadata value {text!r}: {problem}", (*path, key))
+            pairs.append((name, text))
+        return pairs
+
     def _duration(self, value: Any, path: PathKey) -> float | None:
         if value is None:
             return None
@@ -249,10 +382,13 @@ class ScenarioRun:
             data["response"] = result.response
         await self.ctx.hub.record(self.session_id, "client_call", data)
 
-    def _raise_mock_problems(self) -> None:
+    def _raise_mock_problems(self, step: Step) -> None:
         problems = self.ctx.hub.take_problems(self.session_id)
         if problems:
-            raise HarnessError("the mock could not answer: " + "; ".join(problems))
+            raise HarnessError(
+                f"{step.label}: the mock could not answer: " + "; ".join(problems),
+                location=self.scenario.document.locate(step.path),
+            )
 
     async def _save(self, step: Step, result: CallResult) -> None:
         save = step.raw.get("save") or {}
@@ -272,6 +408,7 @@ class ScenarioRun:
         await self.ctx.hub.record(
             self.session_id, "state_saved", {"step": step.name}, state_delta=delta
         )
+        await self._register_saved_stubs()
 
     async def verify(self) -> None:
         if not self.scenario.verify:
@@ -280,7 +417,10 @@ class ScenarioRun:
         calls = [e.data for e in self.ctx.hub.events(self.session_id, kinds=("mock_call",))]
         failures: list[str] = []
         for rule in self.scenario.verify:
-            outcome = self._verify_one(rule, calls)
+            try:
+                outcome = self._verify_one(rule, calls)
+            except (TypeError, ValueError) as exc:  # e.g. `times` rendered to a non-number
+                raise self.file_error(f"invalid verification: {exc}", rule.path) from exc
             await self.ctx.hub.record(
                 self.session_id,
                 "verification",
@@ -327,6 +467,16 @@ def _template_paths(value: Any, path: PathKey) -> list[tuple[PathKey, str]]:
     return []
 
 
+_METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
+_METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
+
+
+def _metadata_value_problem(text: str) -> str | None:
+    if _METADATA_VALUE.fullmatch(text):
+        return None
+    return "gRPC metadata values are printable ASCII (no control characters, no accents)"
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -350,8 +500,9 @@ async def run_scenario(scenario: Scenario, ctx: RunContext) -> ScenarioResult:
         result.outcome, result.skip_reason = Outcome.SKIPPED, scenario.skip
         return result
     run = ScenarioRun(scenario, ctx)
-    timeout = scenario.timeout or ctx.options.default_timeout
+    timeout = ctx.options.default_timeout
     try:
+        timeout = _scenario_timeout(run) or timeout
         await asyncio.wait_for(_phases(run), timeout)
     except asyncio.TimeoutError:
         result.outcome = Outcome.ERRORED
@@ -375,6 +526,20 @@ async def run_scenario(scenario: Scenario, ctx: RunContext) -> ScenarioResult:
             result.log = f"(session clean-up failed: {exc})\n"
         result.time = time.perf_counter() - started
     return result
+
+
+def _scenario_timeout(run: ScenarioRun) -> float | None:
+    """The scenario's ``timeout``; a template sees env, scenario, vars and ``--var``."""
+    scenario = run.scenario
+    raw = scenario.document.value.get("timeout")
+    if scenario.timeout is not None or not Templates.is_template(raw):
+        return scenario.timeout
+    names = ChainMap(run.base, dict(run.ctx.options.vars), scenario.vars)
+    try:
+        value = run.ctx.templates.render(raw, names)
+    except TemplateProblem as exc:
+        raise run.file_error(str(exc), ("timeout",), TemplateError) from exc
+    return run._duration(value, ("timeout",))
 
 
 async def _phases(run: ScenarioRun) -> None:

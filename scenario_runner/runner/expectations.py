@@ -11,16 +11,37 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import Descriptor
 
-from ..matchers import Mismatch, compare
+from ..matchers import Mismatch, compare, json_text
 from ..protos import normalize_expected
 from ..status import parse_status
 from .calls import CallResult
 
-# Statuses that say the call never reached a working peer: a harness problem, not a
-# failed expectation, unless the step expects exactly that status.
-HARNESS_STATUSES = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED}
+# A status the client library made up itself (no peer answered it): the call never reached a
+# working server, or ran out of time. That is a harness problem (an errored scenario), not a
+# failed expectation, unless the step expects exactly that status. The same status sent by a
+# server (a stub's ``code: UNAVAILABLE``) is an answer like any other: a failed expectation.
+_TRANSPORT_MESSAGE = re.compile(
+    r"failed to connect|connection refused|connection reset|connection timed out|"
+    r"dns resolution failed|name resolution|errors resolving|empty address list|no address|"
+    r"socket closed|"
+    r"broken pipe|goaway|handshake|network is unreachable|failed to create channel|"
+    r"endpoint (read|write) failed|keepalive|transport closed",
+    re.IGNORECASE,
 )
+_CLIENT_DEADLINE = "Deadline Exceeded"  # grpc's own text when the call's deadline expires
+_NO_SUCH_METHOD = "Method not found!"  # grpc's own text when the server lacks the method
+
+
+def is_transport_problem(result: CallResult) -> bool:
+    """Whether the status came from the client side (connection, deadline), not from a peer."""
+    code, message = result.status, result.message or ""
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return bool(_TRANSPORT_MESSAGE.search(message) or _TRANSPORT_MESSAGE.search(result.debug))
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return message == _CLIENT_DEADLINE
+    if code is grpc.StatusCode.UNIMPLEMENTED:
+        return message == _NO_SUCH_METHOD
+    return False
 
 
 @dataclass
@@ -57,14 +78,23 @@ def check(expect: Mapping[str, Any], result: CallResult, output: Descriptor) -> 
         mismatches += compare(expected_list, result.responses, exact=exact, path="responses")
     for section in ("headers", "trailers"):
         if section in expect:
-            wanted = {str(k).lower(): v for k, v in (expect[section] or {}).items()}
+            wanted = {
+                str(k).lower(): _metadata_value(v) for k, v in (expect[section] or {}).items()
+            }
             mismatches += compare(wanted, getattr(result, section), path=section)
     harness = (
-        bool(mismatches)
-        and result.status in HARNESS_STATUSES
-        and (result.status is not expected_status)
+        bool(mismatches) and result.status is not expected_status and is_transport_problem(result)
     )
     return Verdict(mismatches, expected_status, harness)
+
+
+def _metadata_value(value: Any) -> Any:
+    """Metadata values are text: ``true`` / ``5`` as written in YAML mean ``"true"`` / ``"5"``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json_text(value)
+    return value
 
 
 def describe_mismatches(verdict: Verdict, expect: Mapping[str, Any], result: CallResult) -> str:
@@ -86,28 +116,49 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+_PATH_TOKEN = re.compile(
+    r"""(?P<dot>\.)?(?P<key>[^.\[\]\s]+)|\[(?P<index>-?\d+)\]|\[(?P<quote>["'])(?P<quoted>.*?)(?P=quote)\]"""
+)
 
 
 class PathNotFound(LookupError):
     pass
 
 
+def parse_path(path: str) -> list[str | int]:
+    """``response.items[0]["x.y"]`` → ``["response", "items", 0, "x.y"]``; ``PathNotFound``
+    when the text is not such a path."""
+    text = path.strip()
+    parts: list[str | int] = []
+    position = 0
+    while position < len(text):
+        match = _PATH_TOKEN.match(text, position)
+        if match is None or (match.group("key") and bool(match.group("dot")) != bool(parts)):
+            raise PathNotFound(f"invalid path {path!r} (write it like response.items[0].name)")
+        if match.group("key") is not None:
+            parts.append(match.group("key"))
+        elif match.group("index") is not None:
+            if not parts:
+                raise PathNotFound(f"invalid path {path!r} (write it like response.items[0].name)")
+            parts.append(int(match.group("index")))
+        else:
+            parts.append(match.group("quoted"))
+        position = match.end()
+    if not parts:
+        raise PathNotFound(f"invalid path {path!r}: it is empty")
+    return parts
+
+
 def lookup(data: Mapping[str, Any], path: str) -> Any:
     """Follow a dotted path with ``[i]`` indexes: ``response.items[0].name``."""
     value: Any = data
-    position = 0
-    for match in _PATH_PART.finditer(path):
-        if match.start() != position and path[position] != ".":
-            raise PathNotFound(f"invalid path {path!r}")
-        position = match.end()
-        key, index = match.group(1), match.group(2)
-        if key is not None:
-            if not isinstance(value, Mapping) or key not in value:
-                raise PathNotFound(f"{path!r}: no key {key!r}")
-            value = value[key]
+    for part in parse_path(path):
+        if isinstance(part, str):
+            if not isinstance(value, Mapping) or part not in value:
+                raise PathNotFound(f"{path!r}: no key {part!r}")
+            value = value[part]
         else:
-            if not isinstance(value, list) or not -len(value) <= int(index) < len(value):
-                raise PathNotFound(f"{path!r}: no item [{index}]")
-            value = value[int(index)]
+            if not isinstance(value, list) or not -len(value) <= part < len(value):
+                raise PathNotFound(f"{path!r}: no item [{part}]")
+            value = value[part]
     return value

@@ -35,8 +35,9 @@ class Shard:
 
 def keyword_matcher(expression: str) -> Callable[[str], bool]:
     """pytest-style ``-k``: words are case-insensitive substrings; ``and``, ``or``, ``not``
-    and parentheses combine them. ``-k "greeter and not slow"``."""
-    tokens = [t for t in _TOKEN.findall(expression) if t]
+    and parentheses combine them. ``-k "greeter and not slow"``. Words side by side with no
+    operator between them are one phrase: ``-k "known user"`` matches "a known user"."""
+    tokens: list[str] = [t for t in _TOKEN.findall(expression) if t]
     if not tokens:
         return lambda _text: True
     position = 0
@@ -80,8 +81,11 @@ def keyword_matcher(expression: str) -> Callable[[str], bool]:
             return inner
         if token in (")", "and", "or"):
             raise ConfigError(f"-k {expression!r}: unexpected {token!r}")
-        word = token.lower()
-        return lambda s: word in s.lower()
+        words = [token]
+        while peek() not in (None, "(", ")", "and", "or", "not"):
+            words.append(take())  # plain words side by side: one phrase, "known user"
+        phrase = " ".join(words).lower()
+        return lambda s: phrase in s.lower()
 
     matcher = parse_or()
     if position != len(tokens):

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..matchers import compare
 from ..mock.stubs import Stub
-from ..protos import MethodInfo, normalize_expected
+from ..protos import MethodInfo, descriptor_of, normalize_expected
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ def verify_calls(
 ) -> VerifyOutcome:
     """``call`` + ``times`` / ``at_least`` / ``at_most`` + ``with``."""
     wanted = rule.get("with")
-    expected = normalize_expected(wanted, method.input_type.DESCRIPTOR) if wanted else None
+    expected = normalize_expected(wanted, descriptor_of(method.input_type)) if wanted else None
     count = 0
     for call in calls:
         if call.get("method") != method.full_name:

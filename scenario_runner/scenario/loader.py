@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ..durations import parse_duration
-from ..errors import Location, ScenarioFileError
+from ..errors import ConfigError, Location, ScenarioFileError
+from ..matchers import matcher_problems
 from ..protos import MethodInfo, ProtoRegistry
+from ..runner.expectations import PathNotFound, parse_path
 from ..templating import Templates
 from .fields import unknown_fields
 from .model import Retry, Scenario, Step, StubSource, Verification
@@ -105,6 +107,8 @@ class Loader:
         except (OSError, UnicodeDecodeError) as exc:
             error = ScenarioFileError(f"cannot read file: {exc}", location=Location(shown))
             return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
+        # An empty document (a trailing `---`, a file of comments) holds nothing to run.
+        documents = [document for document in documents if document.value is not None]
         if not documents:
             error = ScenarioFileError("the file holds no scenario", location=Location(shown, 1, 1))
             return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
@@ -182,6 +186,8 @@ class Loader:
         for i, raw in enumerate(data.get("verify") or []):
             path = ("verify", i)
             method = None
+            if "with" in raw:
+                errors.extend(self._matchers(raw["with"], doc, (*path, "with")))
             if "call" in raw:
                 method, problems = self._method(raw["call"], doc, (*path, "call"))
                 errors.extend(problems)
@@ -245,9 +251,18 @@ class Loader:
                     errors.extend(
                         self._fields(item, out_type, doc, (*path, "expect", "responses", i))
                     )
+        for key in ("message", "response", "responses", "headers", "trailers"):
+            if key in expect:
+                errors.extend(self._matchers(expect[key], doc, (*path, "expect", key)))
         for key, source in (raw.get("save") or {}).items():
-            root = source.split(".", 1)[0].split("[", 1)[0]
-            if root not in _SAVE_ROOTS and not Templates.is_template(source):
+            if Templates.is_template(source):
+                continue
+            try:
+                root = parse_path(source)[0]
+            except PathNotFound as exc:
+                errors.append(doc.error(f"cannot save {key!r}: {exc}", (*path, "save", key)))
+                continue
+            if root not in _SAVE_ROOTS:
                 errors.append(
                     doc.error(
                         f"cannot save {key!r} from {source!r}: a path starts with one of "
@@ -261,6 +276,11 @@ class Loader:
             retry = Retry(int(retry_raw["attempts"]), _duration(retry_raw.get("interval")) or 0.0)
         step = Step(index, str(raw.get("name", "")), raw, method, retry, path)
         return (None if errors else step), errors
+
+    @staticmethod
+    def _matchers(value: Any, doc: SourceDocument, path: PathKey) -> list[ScenarioFileError]:
+        """Value matchers that cannot work: unknown operators, bad operands, bad regexes."""
+        return [doc.error(message, where) for where, message in matcher_problems(value, path)]
 
     def _method(
         self, call: str, doc: SourceDocument, path: PathKey
@@ -366,6 +386,8 @@ class Loader:
             ) from exc
         stubs: list[StubSource] = []
         for document in load_documents(text, shown):
+            if document.value is None:
+                continue  # an empty document: a trailing `---`
             problems = validate_stub_file(document)
             if problems:
                 raise _combined(problems)
@@ -383,6 +405,8 @@ class Loader:
 
     def load_stub_dir(self, directory: Path) -> list[StubSource]:
         """Every GripMock stub file under a directory (``--stubs DIR``)."""
+        if not directory.exists():
+            raise ConfigError(f"--stubs: no such folder: {directory}")
         stubs: list[StubSource] = []
         for file in discover([directory], STUB_SUFFIXES):
             stubs.extend(self.load_stub_file(file))

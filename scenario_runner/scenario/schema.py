@@ -163,7 +163,7 @@ def _describe(value: Any) -> str:
         dict: "object",
         type(None): "null",
     }.get(type(value), type(value).__name__)
-    shown = json.dumps(value) if not isinstance(value, (dict, list)) else ""
+    shown = json.dumps(value) if not isinstance(value, (dict, list, type(None))) else ""
     return f"{kind} {shown}".strip()
 
 

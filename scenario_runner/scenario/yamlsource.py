@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -24,6 +24,7 @@ except AttributeError:  # pragma: no cover - libyaml missing
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _STR_TAG = "tag:yaml.org,2002:str"
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -125,6 +126,11 @@ def _build(
     marks: dict[PathKey, tuple[int, int]],
 ) -> Any:
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        # A safe loader builds plain maps and lists only: no !!python/…, !!set or custom tags.
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
+        )
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
         result: dict[Any, Any] = {}
@@ -138,7 +144,8 @@ def _build(
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
-            result[key] = _build(loader, value_node, (*path, key), marks)
+            # Paths keep the key as written (a number stays a number), as later lookups do.
+            result[key] = _build(loader, value_node, (*path, cast("str | int", key)), marks)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*path, i), marks) for i, item in enumerate(node.value)]
