@@ -7,7 +7,8 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,7 +24,8 @@ from .report.eventlog import format_events
 from .report.junit import write_junit
 from .results import Outcome, Problem, ScenarioResult
 from .runner.context import RunContext, RunOptions
-from .runner.engine import broken_result, run_all
+from .runner.engine import OnResult, broken_result, run_all
+from .runner.processes import process_count, run_in_processes
 from .runner.select import Shard, select
 from .scenario.loader import BrokenScenario, Loader, LoadResult, discover
 from .scenario.model import Scenario, StubSource
@@ -238,7 +240,7 @@ def _run(options: Options) -> int:
     scenarios = [item for item in chosen if isinstance(item, Scenario)]
     code = EXIT_OK
     try:
-        asyncio.run(_run_async(options, registry, scenarios, global_stubs, reporter, results))
+        _execute(options, registry, scenarios, global_stubs, reporter, results)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     except OSError as exc:
@@ -253,13 +255,49 @@ def _run(options: Options) -> int:
     return code
 
 
-async def _run_async(
+def _execute(
     options: Options,
     registry: ProtoRegistry,
     scenarios: Sequence[Scenario],
     global_stubs: Sequence[StubSource],
     reporter: ConsoleReporter,
     results: list[ScenarioResult],
+) -> None:
+    """Run the scenarios: big suites over one forked process per core, the rest here."""
+
+    def finished(result: ScenarioResult) -> None:
+        results.append(result)
+        reporter.scenario_finished(result)
+
+    def failed_already() -> bool:
+        return options.fail_fast and any(
+            r.outcome in (Outcome.FAILED, Outcome.ERRORED) for r in results
+        )
+
+    parallel = [s for s in scenarios if s.parallel]
+    processes = process_count(len(parallel))
+    if processes > 1:
+        share = replace(options, workers=max(1, -(-options.workers // processes)))
+
+        def child(
+            part: Sequence[Scenario], send: OnResult, should_stop: Callable[[], bool]
+        ) -> None:
+            asyncio.run(_run_async(share, registry, part, global_stubs, send, should_stop))
+
+        run_in_processes(parallel, processes, child, finished, fail_fast=options.fail_fast)
+        scenarios = [s for s in scenarios if not s.parallel]
+        if not scenarios:
+            return
+    asyncio.run(_run_async(options, registry, scenarios, global_stubs, finished, failed_already))
+
+
+async def _run_async(
+    options: Options,
+    registry: ProtoRegistry,
+    scenarios: Sequence[Scenario],
+    global_stubs: Sequence[StubSource],
+    on_result: OnResult,
+    should_stop: Callable[[], bool],
 ) -> None:
     store = SqliteSessionService(options.sessions_db) if options.sessions_db else None
     hub = SessionHub(store or InMemorySessionService())
@@ -278,7 +316,7 @@ async def _run_async(
         ),
     )
     try:
-        await run_all(scenarios, ctx, reporter.scenario_finished, results)
+        await run_all(scenarios, ctx, on_result, should_stop)
     finally:
         await ctx.close()
         await mock.stop(grace=None)

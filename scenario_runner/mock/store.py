@@ -3,17 +3,27 @@
 Stubs are indexed by gRPC path, so a lookup only looks at the stubs of the called method.
 A session sees its own stubs plus the global ones; use counts (``options.times``) are kept
 per session, for global stubs too.
+
+A method with many stubs is also indexed by the value of one top-level ``input.equals``
+field (the one most of its stubs declare as a string): a request is then only held against
+the stubs declaring the value it carries, plus the stubs the index cannot rule out. The
+index only ever narrows the candidates to a superset of the matching stubs, so the winner
+is the one a full scan would pick.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard, cast
 
-from .matching import headers_match, input_matches, similarity
+from .matching import _ABSENT, _lookup, headers_match, input_matches, similarity
 from .stubs import Stub
+
+# Below this many stubs on one method a plain scan is as fast as an index lookup.
+INDEX_THRESHOLD = 16
 
 
 @dataclass
@@ -22,26 +32,125 @@ class Match:
     attempt: int  # 1-based count of this stub's matches in the session, this one included
 
 
+_NONE: tuple[Stub, ...] = ()
+
+
+@dataclass
+class _EqualsIndex:
+    """The stubs of one method by the string their ``input.equals[key]`` declares."""
+
+    key: str
+    # value -> (stubs whose whole input is `equals: {key: value}`: they match outright,
+    #           other stubs declaring that value: their input still has to be checked)
+    by_value: dict[str, tuple[list[Stub], list[Stub]]]
+    rest: list[Stub]  # stubs that do not declare ``key`` as a string: always candidates
+
+    def candidates(
+        self, request: Mapping[str, Any], every: list[Stub]
+    ) -> tuple[Sequence[Stub], Sequence[Stub]]:
+        value = _lookup(request, self.key)
+        if value is _ABSENT:
+            return _NONE, self.rest  # `equals` needs the key present: no indexed stub matches
+        if type(value) is not str:
+            return _NONE, every  # "5" equals 5 (scalar_equal): the index cannot decide
+        hit = self.by_value.get(value)
+        if hit is None:
+            return _NONE, self.rest
+        exact, partial = hit
+        if not partial:
+            return exact, self.rest
+        return exact, [*partial, *self.rest] if self.rest else partial
+
+
+def _build_index(stubs: Sequence[Stub]) -> _EqualsIndex | None:
+    if len(stubs) < INDEX_THRESHOLD:
+        return None
+    counts: Counter[str] = Counter()
+    for stub in stubs:
+        counts.update(_indexable(stub).keys())
+    if not counts:
+        return None
+    key, count = counts.most_common(1)[0]
+    if count < INDEX_THRESHOLD // 2:
+        return None
+    by_value: dict[str, tuple[list[Stub], list[Stub]]] = {}
+    rest: list[Stub] = []
+    for stub in stubs:
+        value = _indexable(stub).get(key)
+        if value is None:
+            rest.append(stub)
+            continue
+        exact, partial = by_value.setdefault(value, ([], []))
+        matcher = stub.input
+        only_this = (
+            matcher is not None
+            and matcher.equals is not None
+            and len(matcher.equals) == 1
+            and not matcher.contains
+            and not matcher.matches
+        )
+        (exact if only_this else partial).append(stub)
+    return _EqualsIndex(key, by_value, rest)
+
+
+def _indexable(stub: Stub) -> dict[str, str]:
+    """The top-level ``input.equals`` fields declared as strings, for a single-input stub."""
+    if stub.inputs is not None or stub.input is None or not stub.input.equals:
+        return {}
+    return {k: v for k, v in stub.input.equals.items() if type(k) is str and type(v) is str}
+
+
+def _is_message(request: Any) -> TypeGuard[Mapping[str, Any]]:
+    """One message (a mapping) rather than a client stream (a sequence of them)."""
+    kind = type(request)
+    return kind is dict or (kind is not list and isinstance(request, Mapping))
+
+
 @dataclass
 class StubSet:
     """The stubs one session registered, and how often each stub answered in it."""
 
     by_path: dict[str, list[Stub]] = field(default_factory=dict)
     uses: dict[str, int] = field(default_factory=dict)
+    _indexes: dict[str, _EqualsIndex | None] = field(default_factory=dict, repr=False)
 
     def add(self, stub: Stub) -> None:
         self.by_path.setdefault(stub.path, []).append(stub)
+        self._indexes.pop(stub.path, None)
 
     def remove(self, stub_id: str) -> bool:
-        for stubs in self.by_path.values():
+        for path, stubs in self.by_path.items():
             for i, stub in enumerate(stubs):
                 if stub.id == stub_id:
                     del stubs[i]
+                    self._indexes.pop(path, None)
                     return True
         return False
 
     def all(self) -> list[Stub]:
         return [stub for stubs in self.by_path.values() for stub in stubs]
+
+    def candidates(
+        self, path: str, request: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> tuple[Sequence[Stub], Sequence[Stub]]:
+        """The stubs of ``path`` that might match ``request``, as ``(matching, to_check)``.
+
+        ``matching``: stubs whose input is known to match already (their ``headers`` and
+        ``options.times`` still apply); ``to_check``: stubs whose input has to be checked.
+        Together they hold every stub that matches.
+        """
+        stubs = self.by_path.get(path)
+        if not stubs:
+            return _NONE, _NONE
+        if len(stubs) < INDEX_THRESHOLD or not _is_message(request):
+            return _NONE, stubs
+        try:
+            index = self._indexes[path]
+        except KeyError:
+            index = self._indexes[path] = _build_index(stubs)
+        if index is None:
+            return _NONE, stubs
+        return index.candidates(request, stubs)
 
 
 class StubStore:
@@ -84,29 +193,43 @@ class StubStore:
         *,
         index: int | None = None,
         count: bool = True,
+        exempt: Collection[str] = (),
     ) -> Match | None:
         """The winning stub for a request and count its use; None when no stub matches.
 
         ``request`` is one message, or every message of a client stream (``index`` None)
         or one message of a bidi stream (``index`` given, the message's position).
         Winner: highest priority, then most declared fields, then a session stub over a
-        global one, then declaration order.
+        global one, then declaration order. ``exempt``: ids of stubs already counted for
+        this call (a bidi stream counts a stub once per call, not once per message): they
+        are not held to ``options.times`` again and not counted again.
         """
-        uses = self.session(session_id).uses
+        own = self.session(session_id)
+        uses = own.uses
         best: Stub | None = None
         best_key: tuple[int, int, int, int] | None = None
-        for stub in self.visible(session_id, path):
-            if stub.times and uses.get(stub.id, 0) >= stub.times:
-                continue
-            if stub.headers is not None and not headers_match(stub.headers, headers):
-                continue
-            if not _request_matches(stub, request, index):
-                continue
-            key = (stub.priority, stub.declared, 0 if stub.is_global else 1, -stub.order)
-            if best_key is None or key > best_key:
-                best, best_key = stub, key
+        own_sure, own_check = own.candidates(path, request)
+        global_sure, global_check = self.global_stubs.candidates(path, request)
+        for stubs, checked in (
+            (own_sure, True),
+            (own_check, False),
+            (global_sure, True),
+            (global_check, False),
+        ):
+            for stub in stubs:
+                if stub.times and uses.get(stub.id, 0) >= stub.times and stub.id not in exempt:
+                    continue
+                if stub.headers is not None and not headers_match(stub.headers, headers):
+                    continue
+                if not checked and not _request_matches(stub, request, index):
+                    continue
+                key = (stub.priority, stub.declared, 0 if stub.is_global else 1, -stub.order)
+                if best_key is None or key > best_key:
+                    best, best_key = stub, key
         if best is None:
             return None
+        if best.id in exempt:
+            return Match(best, uses.get(best.id, 0))
         attempt = uses.get(best.id, 0) + 1
         if count:
             uses[best.id] = attempt
@@ -128,7 +251,7 @@ class StubStore:
 def _request_matches(
     stub: Stub, request: Mapping[str, Any] | Sequence[Mapping[str, Any]], index: int | None
 ) -> bool:
-    if isinstance(request, Mapping):
+    if _is_message(request):
         if stub.inputs is not None and index is not None:
             # A bidi message i is held against inputs[i] (or the only element of `inputs`).
             if len(stub.inputs) == 1:
@@ -136,7 +259,7 @@ def _request_matches(
             return index < len(stub.inputs) and input_matches(stub.inputs[index], request)
         return stub.input is None or input_matches(stub.input, request)
     # A whole client stream.
-    messages = list(request)
+    messages = cast(Sequence[Mapping[str, Any]], request)
     if stub.inputs is not None:
         if len(stub.inputs) == 1:
             return all(input_matches(stub.inputs[0], m) for m in messages)

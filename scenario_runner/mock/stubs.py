@@ -12,6 +12,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import (
+    any_pb2,
+    descriptor_pb2,
+    descriptor_pool,
+    duration_pb2,
+    empty_pb2,
+    field_mask_pb2,
+    json_format,
+    message_factory,
+    struct_pb2,
+    timestamp_pb2,
+    wrappers_pb2,
+)
+from google.protobuf.descriptor import FileDescriptor
+from google.protobuf.message import Message
 
 from ..durations import parse_duration
 from ..protos import MethodInfo, ProtoRegistry
@@ -26,13 +41,20 @@ class StubOutput:
     stream: list[Any] | None = None
     error: str | None = None
     code: grpc.StatusCode = grpc.StatusCode.OK
-    details: list[Any] = field(default_factory=list)
+    details: list[Any] = field(default_factory=list)  # as written (``@type`` + fields)
+    # google.rpc.Status holding only the packed `details` (no code, no message), serialised:
+    # the mock prepends code and message (wire concatenation merges) and sends the result as
+    # the `grpc-status-details-bin` trailer. Empty when the stub has no details.
+    details_bytes: bytes = b""
     delay: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
     trailers: tuple[tuple[str, str], ...] = ()
     templated: bool = False  # some string in data/stream/error needs the call's context
     data_bytes: bytes | None = None  # pre-serialised `data` when not templated
     stream_bytes: list[bytes] | None = None
+    # The whole answer of a unary call when it is only bytes to send (no template, no error,
+    # no delay, no headers): the mock's fast path. Trailers may still be set.
+    static_reply: bytes | None = None
 
     @property
     def is_error(self) -> bool:
@@ -107,6 +129,9 @@ def _build_output(
 ) -> StubOutput:
     error = raw.get("error")
     code_raw = raw.get("code")
+    details = raw.get("details")
+    if details is not None and not isinstance(details, list):
+        raise ValueError(f"output.details must be a list of objects with an @type: {details!r}")
     if code_raw is not None:
         code = parse_status(code_raw)
     else:
@@ -116,11 +141,15 @@ def _build_output(
         stream=list(raw["stream"]) if raw.get("stream") is not None else None,
         error=str(error) if error is not None else None,
         code=code,
-        details=list(raw.get("details") or []),
+        details=list(details or []),
         delay=parse_duration(raw["delay"]) if raw.get("delay") is not None else 0.0,
         headers=_pairs(raw.get("headers")),
         trailers=_pairs(raw.get("trailers")),
     )
+    if output.details:
+        if not output.is_error:
+            raise ValueError("output.details needs output.error or a non-OK output.code")
+        output.details_bytes = status_details(registry, output.details)
     output.templated = bool(
         template_strings(output.data)
         or template_strings(output.stream)
@@ -131,6 +160,8 @@ def _build_output(
             output.data_bytes = serialize(registry, method, output.data)
         if output.stream is not None:
             output.stream_bytes = [serialize(registry, method, item) for item in output.stream]
+        if not (output.is_error or output.delay or output.headers):
+            output.static_reply = output.data_bytes or b""
     return output
 
 
@@ -139,6 +170,138 @@ def serialize(registry: ProtoRegistry, method: MethodInfo, data: Any) -> bytes:
     if data is None:
         data = {}
     return registry.from_json(method.output_type, data).SerializeToString()
+
+
+# -- google.rpc.Status ---------------------------------------------------------------------
+
+STATUS_TYPE = "google.rpc.Status"
+_TYPE_URL_PREFIX = "type.googleapis.com/"
+
+
+def status_class(registry: ProtoRegistry) -> type[Message]:
+    """``google.rpc.Status`` in the registry's pool, defined there first when it is absent.
+
+    grpc_tools does not ship ``google/rpc/status.proto``; the few lines it holds are built
+    here as a ``FileDescriptorProto`` (with ``google/protobuf/any.proto`` added if missing).
+    Protos that bring their own ``google/rpc/status.proto`` keep theirs.
+    """
+    pool = registry.pool
+    try:
+        descriptor = pool.FindMessageTypeByName(STATUS_TYPE)
+    except KeyError:
+        _ensure_file(pool, any_pb2.DESCRIPTOR)
+        pool.Add(_status_file())
+        descriptor = pool.FindMessageTypeByName(STATUS_TYPE)
+    return message_factory.GetMessageClass(descriptor)
+
+
+def _status_file() -> descriptor_pb2.FileDescriptorProto:
+    field_proto = descriptor_pb2.FieldDescriptorProto
+    file_proto = descriptor_pb2.FileDescriptorProto(
+        name="google/rpc/status.proto",
+        package="google.rpc",
+        dependency=["google/protobuf/any.proto"],
+        syntax="proto3",
+    )
+    status = file_proto.message_type.add(name="Status")
+    status.field.add(
+        name="code",
+        number=1,
+        type=field_proto.TYPE_INT32,
+        label=field_proto.LABEL_OPTIONAL,
+        json_name="code",
+    )
+    status.field.add(
+        name="message",
+        number=2,
+        type=field_proto.TYPE_STRING,
+        label=field_proto.LABEL_OPTIONAL,
+        json_name="message",
+    )
+    status.field.add(
+        name="details",
+        number=3,
+        type=field_proto.TYPE_MESSAGE,
+        type_name=".google.protobuf.Any",
+        label=field_proto.LABEL_REPEATED,
+        json_name="details",
+    )
+    return file_proto
+
+
+def _ensure_file(pool: descriptor_pool.DescriptorPool, file: FileDescriptor) -> None:
+    """Add a file of the default pool (and its imports) to ``pool`` unless it is there."""
+    try:
+        pool.FindFileByName(file.name)
+        return
+    except KeyError:
+        pass
+    for dependency in file.dependencies:
+        _ensure_file(pool, dependency)
+    pool.AddSerializedFile(file.serialized_pb)
+
+
+def status_details(registry: ProtoRegistry, details: list[Any]) -> bytes:
+    """The serialised ``google.rpc.Status`` holding ``details`` packed as ``Any`` messages.
+
+    Each detail is an ``Any`` in protobuf JSON: ``{"@type": "type.googleapis.com/pkg.Msg",
+    ...fields}`` (a bare ``pkg.Msg`` is accepted). The type must be a message of the loaded
+    protos or a well-known ``google.protobuf`` type. ``ValueError`` names the bad detail.
+    """
+    status_cls = status_class(registry)
+    any_cls = registry.message_class("google.protobuf.Any")
+    packed = []
+    for position, detail in enumerate(details):
+        where = f"output.details[{position}]"
+        if not isinstance(detail, Mapping):
+            raise ValueError(f"{where} must be an object with an @type, got {detail!r}")
+        type_url = detail.get("@type")
+        if not isinstance(type_url, str) or not type_url.strip():
+            raise ValueError(f"{where} needs an @type naming a message, e.g. {_EXAMPLE_TYPE}")
+        type_name = type_url.rsplit("/", 1)[-1]
+        _find_detail_type(registry, type_name, where)
+        body = dict(detail)
+        body["@type"] = type_url if "/" in type_url else _TYPE_URL_PREFIX + type_url
+        message = any_cls()
+        try:
+            json_format.ParseDict(body, message, descriptor_pool=registry.pool)
+        except (json_format.ParseError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where} does not fit {type_name}: {exc}") from exc
+        packed.append(message)
+    return bytes(status_cls(details=packed).SerializeToString())
+
+
+_EXAMPLE_TYPE = "type.googleapis.com/google.protobuf.StringValue"
+# Well-known types a detail may use even when the user's protos do not import them.
+_WELL_KNOWN = (
+    any_pb2,
+    duration_pb2,
+    empty_pb2,
+    field_mask_pb2,
+    struct_pb2,
+    timestamp_pb2,
+    wrappers_pb2,
+)
+
+
+def _find_detail_type(registry: ProtoRegistry, type_name: str, where: str) -> None:
+    try:
+        registry.pool.FindMessageTypeByName(type_name)
+        return
+    except KeyError:
+        pass
+    if type_name.startswith("google.protobuf."):
+        try:
+            known = descriptor_pool.Default().FindMessageTypeByName(type_name)
+        except KeyError:
+            pass
+        else:
+            _ensure_file(registry.pool, known.file)
+            return
+    raise ValueError(
+        f"{where}: @type {type_name!r} is not a message of the loaded protos "
+        "(declare it in a .proto, or use a google.protobuf type)"
+    )
 
 
 def _pairs(values: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:

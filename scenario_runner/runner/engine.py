@@ -44,23 +44,26 @@ async def run_all(
     scenarios: Sequence[Scenario],
     ctx: RunContext,
     on_result: OnResult,
-    results: list[ScenarioResult],
-) -> list[ScenarioResult]:
-    """Run every scenario; ``results`` fills as they finish (so an interrupted run can still
-    report what finished)."""
-    stop = asyncio.Event()
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Run every scenario, handing each result to ``on_result`` as it finishes (so an
+    interrupted run can still report what finished). ``should_stop`` lets a caller outside
+    this process end a --fail-fast run."""
+    failed = False
 
     def done(result: ScenarioResult) -> None:
-        results.append(result)
+        nonlocal failed
+        failed = failed or result.outcome in (Outcome.FAILED, Outcome.ERRORED)
         on_result(result)
-        if ctx.options.fail_fast and result.outcome in (Outcome.FAILED, Outcome.ERRORED):
-            stop.set()
+
+    def stopping() -> bool:
+        return (ctx.options.fail_fast and failed) or should_stop()
 
     gate = asyncio.Semaphore(max(1, ctx.options.workers))
 
     async def one(scenario: Scenario) -> None:
         async with gate:
-            if stop.is_set():
+            if stopping():
                 done(_not_run(scenario, "not run: --fail-fast after a failure"))
                 return
             done(await run_scenario(scenario, ctx))
@@ -69,8 +72,7 @@ async def run_all(
     serial = [s for s in scenarios if not s.parallel]
     await asyncio.gather(*(one(s) for s in parallel))
     for scenario in serial:
-        if stop.is_set():
+        if stopping():
             done(_not_run(scenario, "not run: --fail-fast after a failure"))
         else:
             done(await run_scenario(scenario, ctx))
-    return sorted(results, key=lambda r: r.order)
