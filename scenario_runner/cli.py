@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,7 +26,7 @@ from .report.junit import write_junit
 from .results import Outcome, Problem, ScenarioResult
 from .runner.context import RunContext, RunOptions
 from .runner.engine import OnResult, broken_result, run_all
-from .runner.processes import process_count, run_in_processes
+from .runner.processes import Entry, WorkerPool, entry_of, process_count
 from .runner.select import Shard, select
 from .scenario.loader import BrokenScenario, Loader, LoadResult, discover
 from .scenario.model import Scenario, StubSource
@@ -113,9 +114,7 @@ def _compile(options: Options) -> ProtoRegistry:
     )
 
 
-def _load(
-    options: Options, registry: ProtoRegistry, *, parse_outputs: bool = False
-) -> tuple[Loader, LoadResult]:
+def _discover(options: Options) -> list[Path]:
     missing = [str(p) for p in options.paths if not p.exists()]
     if missing:
         raise ConfigError(f"no such file or folder: {', '.join(missing)}")
@@ -123,34 +122,54 @@ def _load(
     if not files:
         shown = ", ".join(str(p) for p in options.paths)
         raise ConfigError(f"no scenario files (*.yaml, *.yml) in {shown}")
+    return files
+
+
+def _load(
+    options: Options, registry: ProtoRegistry, *, parse_outputs: bool = False
+) -> tuple[Loader, LoadResult]:
+    files = _discover(options)
     loader = Loader(registry, parse_outputs=parse_outputs)
     return loader, loader.load(files)
 
 
-def _selected(options: Options, loaded: LoadResult) -> list[Scenario | BrokenScenario]:
-    items: list[Scenario | BrokenScenario] = sorted(
-        [*loaded.scenarios, *loaded.broken], key=lambda item: item.order
-    )
-    shard = Shard.parse(options.shard) if options.shard else None
+def _choose(options: Options, entries: Sequence[Entry]) -> list[Entry]:
+    """-k, --tag, --skip-tag, then --shard, over every scenario in the stable order.
 
-    def text(item: Scenario | BrokenScenario) -> str:
-        return item.name  # SPEC §2: -k is an expression on scenario names
-
-    def tags(item: Scenario | BrokenScenario) -> Sequence[str]:
-        return item.tags if isinstance(item, Scenario) else ()
-
-    # Broken files are always reported (like collection errors), whatever -k or --tag say.
+    Broken files are always reported (like collection errors), whatever -k or --tag say."""
     filtered = select(
-        items,
-        text=text,
-        tags=tags,
+        entries,
+        text=lambda e: e.name,  # SPEC §2: -k is an expression on scenario names
+        tags=lambda e: e.tags,
         keyword=options.keyword,
         with_tags=options.tags,
         without_tags=options.skip_tags,
     )
-    kept = {id(item) for item in filtered}
-    chosen = [i for i in items if id(i) in kept or isinstance(i, BrokenScenario)]
-    return shard.take(chosen) if shard else chosen
+    kept = {e.order for e in filtered}
+    chosen = [e for e in entries if e.order in kept or e.broken is not None]
+    return Shard.parse(options.shard).take(chosen) if options.shard else chosen
+
+
+def _selected(options: Options, loaded: LoadResult) -> list[Scenario | BrokenScenario]:
+    items: list[Scenario | BrokenScenario] = [*loaded.scenarios, *loaded.broken]
+    items.sort(key=lambda item: item.order)
+    chosen = {e.order for e in _choose(options, [entry_of(item) for item in items])}
+    return [item for item in items if item.order in chosen]
+
+
+def _load_slice(
+    loader: Loader, files: Sequence[tuple[int, Path]]
+) -> list[Scenario | BrokenScenario]:
+    items: list[Scenario | BrokenScenario] = []
+    for index, path in files:
+        scenarios, broken = loader.load_file(path, index)
+        items.extend(scenarios)
+        items.extend(broken)
+    return sorted(items, key=lambda item: item.order)
+
+
+def _entry(item: Scenario | BrokenScenario) -> Entry:
+    return entry_of(item, broken_result(item) if isinstance(item, BrokenScenario) else None)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -218,52 +237,21 @@ def _run(options: Options) -> int:
     started = time.perf_counter()
     try:
         registry = _compile(options)
-        loader, loaded = _load(options, registry)
+        files = _discover(options)
+        loader = Loader(registry)
         global_stubs = [s for d in options.stubs for s in loader.load_stub_dir(d)]
-        chosen = _selected(options, loaded)
+        if options.shard:
+            Shard.parse(options.shard)
     except ProtoCompileError as exc:
         return _startup_failure(options, f"protos do not compile:\n{exc}")
     except ConfigError as exc:
         return _startup_failure(options, str(exc))
     except ScenarioError as exc:
         return _startup_failure(options, f"--stubs: {exc}")
-    if not chosen:
-        return _startup_failure(options, "no scenario selected")
+    indexed = list(enumerate(files))
+    processes = process_count(len(files))
     reporter = ConsoleReporter(sys.stdout, verbosity=options.verbosity)
-    reporter.start(len(chosen))
     results: list[ScenarioResult] = []
-    for item in chosen:
-        if isinstance(item, BrokenScenario):
-            result = broken_result(item)
-            results.append(result)
-            reporter.scenario_finished(result)
-    scenarios = [item for item in chosen if isinstance(item, Scenario)]
-    code = EXIT_OK
-    try:
-        _execute(options, registry, scenarios, global_stubs, reporter, results)
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    except OSError as exc:
-        return _startup_failure(options, f"cannot start the mock server: {exc}")
-    except ScenarioError as exc:
-        return _startup_failure(options, f"--stubs: {exc}")
-    ordered = sorted(results, key=lambda r: r.order)
-    _write_report(options, ordered)
-    reporter.finish(ordered, time.perf_counter() - started)
-    if code == EXIT_OK and any(r.outcome in (Outcome.FAILED, Outcome.ERRORED) for r in ordered):
-        code = EXIT_FAILED
-    return code
-
-
-def _execute(
-    options: Options,
-    registry: ProtoRegistry,
-    scenarios: Sequence[Scenario],
-    global_stubs: Sequence[StubSource],
-    reporter: ConsoleReporter,
-    results: list[ScenarioResult],
-) -> None:
-    """Run the scenarios: big suites over one forked process per core, the rest here."""
 
     def finished(result: ScenarioResult) -> None:
         results.append(result)
@@ -274,21 +262,64 @@ def _execute(
             r.outcome in (Outcome.FAILED, Outcome.ERRORED) for r in results
         )
 
-    parallel = [s for s in scenarios if s.parallel]
-    processes = process_count(len(parallel))
-    if processes > 1:
+    def run_slice(part: Sequence[Scenario], send: OnResult, stop: Callable[[], bool]) -> None:
         share = replace(options, workers=max(1, -(-options.workers // processes)))
+        asyncio.run(_run_async(share, registry, part, global_stubs, send, stop))
 
-        def child(
-            part: Sequence[Scenario], send: OnResult, should_stop: Callable[[], bool]
-        ) -> None:
-            asyncio.run(_run_async(share, registry, part, global_stubs, send, should_stop))
+    pool: WorkerPool | None = None
+    code = EXIT_OK
+    try:
+        if processes > 1:
+            pool = WorkerPool(indexed, processes, partial(_load_slice, loader), run_slice, _entry)
+            entries = pool.start()
+            loaded: dict[tuple[int, int], Scenario] = {}
+        else:
+            items = _load_slice(loader, indexed)
+            entries = [_entry(item) for item in items]
+            loaded = {item.order: item for item in items if isinstance(item, Scenario)}
+        chosen = _choose(options, entries)
+        if not chosen:
+            return _startup_failure(options, "no scenario selected")
+        reporter.start(len(chosen))
+        for entry in chosen:
+            if entry.broken is not None:
+                finished(entry.broken)
+        runnable = [e for e in chosen if e.broken is None]
+        if pool is not None:
+            # Workers run the parallel scenarios; the `parallel: false` ones run here, alone.
+            pool.run({e.order for e in runnable}, finished, fail_fast=options.fail_fast)
+            loaded = _reload(loader, [e for e in runnable if not e.parallel])
+        scenarios = [loaded[e.order] for e in runnable if e.order in loaded]
+        if scenarios:
+            asyncio.run(
+                _run_async(options, registry, scenarios, global_stubs, finished, failed_already)
+            )
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    except OSError as exc:
+        return _startup_failure(options, f"cannot start the mock server: {exc}")
+    except ScenarioError as exc:
+        return _startup_failure(options, f"--stubs: {exc}")
+    finally:
+        if pool is not None:
+            pool.close()
+    ordered = sorted(results, key=lambda r: r.order)
+    _write_report(options, ordered)
+    reporter.finish(ordered, time.perf_counter() - started)
+    if code == EXIT_OK and any(r.outcome in (Outcome.FAILED, Outcome.ERRORED) for r in ordered):
+        code = EXIT_FAILED
+    return code
 
-        run_in_processes(parallel, processes, child, finished, fail_fast=options.fail_fast)
-        scenarios = [s for s in scenarios if not s.parallel]
-        if not scenarios:
-            return
-    asyncio.run(_run_async(options, registry, scenarios, global_stubs, finished, failed_already))
+
+def _reload(loader: Loader, entries: Sequence[Entry]) -> dict[tuple[int, int], Scenario]:
+    """The scenarios of these entries, loaded here (workers only report what they hold)."""
+    wanted = {e.order for e in entries}
+    found: dict[tuple[int, int], Scenario] = {}
+    for file_index in sorted({e.order[0] for e in entries}):
+        path = Path(next(e.file for e in entries if e.order[0] == file_index))
+        scenarios, _ = loader.load_file(path, file_index)
+        found.update({s.order: s for s in scenarios if s.order in wanted})
+    return found
 
 
 async def _run_async(

@@ -52,7 +52,8 @@ class Templates:
 
     @staticmethod
     def is_template(value: object) -> bool:
-        return isinstance(value, str) and any(m in value for m in _MARKERS)
+        # "{" first: most strings have none, and this runs for every string of a scenario.
+        return isinstance(value, str) and "{" in value and any(m in value for m in _MARKERS)
 
     def render(self, value: Any, context: Mapping[str, Any]) -> Any:
         """Render every template string inside ``value`` (dicts, lists and scalars)."""

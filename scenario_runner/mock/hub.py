@@ -6,6 +6,9 @@ the runner (recording client calls, saved values, verifications) append to the s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
 import time
 from collections.abc import Collection
 from typing import Any
@@ -18,12 +21,21 @@ SESSION_HEADER = "x-mock-session"
 SESSION_HEADER_ALIAS = "x-gripmock-session"
 
 
+def _event_id() -> str:
+    """A random 128-bit id in uuid4's hex form, without uuid4's system call per event."""
+    return f"{random.getrandbits(128):032x}"
+
+
 class SessionHub:
     def __init__(self, service: SessionService | None = None) -> None:
         self.service: SessionService = service or InMemorySessionService()
         self._live: dict[str, Session] = {}
         self.last_seen: dict[str, float] = {}
         self._problems: dict[str, list[str]] = {}
+        # Mock calls still being handled, per session: a client can have its answer before
+        # the mock has recorded the call, so readers of the history wait for them.
+        self._in_flight: dict[str, int] = {}
+        self._settled: dict[str, asyncio.Event] = {}
 
     async def open(self, session_id: str, state: dict[str, Any] | None = None) -> Session:
         """Create the session (or take over the one a stray call created first)."""
@@ -52,8 +64,36 @@ class SessionHub:
         self.last_seen[session_id] = time.monotonic()
         if kind == "mock_call" and data.get("error"):
             self._problems.setdefault(session_id, []).append(str(data["error"]))
-        event = Event(kind=kind, data=data, state_delta=state_delta or {}, author=author)
-        return await self.service.append_event(session, event)
+        event = Event(
+            kind=kind, data=data, state_delta=state_delta or {}, author=author, id=_event_id()
+        )
+        try:
+            return await self.service.append_event(session, event)
+        finally:
+            if kind == "mock_call":
+                self._call_finished(session_id)
+
+    def call_started(self, session_id: str) -> None:
+        """The mock took a call; its ``mock_call`` record ends it."""
+        self._in_flight[session_id] = self._in_flight.get(session_id, 0) + 1
+
+    def _call_finished(self, session_id: str) -> None:
+        left = self._in_flight.get(session_id, 0) - 1
+        if left > 0:
+            self._in_flight[session_id] = left
+            return
+        self._in_flight.pop(session_id, None)
+        waiter = self._settled.pop(session_id, None)
+        if waiter is not None:
+            waiter.set()
+
+    async def settled(self, session_id: str, timeout: float = 5.0) -> None:
+        """Wait until the mock has recorded every call of the session it has taken."""
+        if not self._in_flight.get(session_id):
+            return
+        waiter = self._settled.setdefault(session_id, asyncio.Event())
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(waiter.wait(), timeout)
 
     def take_problems(self, session_id: str) -> list[str]:
         """Harness problems the mock met answering this session (e.g. a stub template)."""

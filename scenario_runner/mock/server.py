@@ -244,6 +244,7 @@ class MockServer:
             elif isinstance(value, str):
                 headers[key] = value
         session_id = headers.get(SESSION_HEADER) or headers.get(SESSION_HEADER_ALIAS) or ""
+        self.hub.call_started(session_id)
         return CallRecord(method, headers, session_id, name)
 
     async def _client_stream(

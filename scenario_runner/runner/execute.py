@@ -269,7 +269,7 @@ class ScenarioRun:
             except ValueError as exc:  # a templated status that is no status
                 raise self.file_error(str(exc), (*step.path, "expect", "status")) from exc
             await self._record_call(step, method, target, values, result, attempt)
-            self._raise_mock_problems(step)
+            await self._raise_mock_problems(step)
             if verdict.ok:
                 break
             if attempt < attempts and step.retry:
@@ -382,7 +382,8 @@ class ScenarioRun:
             data["response"] = result.response
         await self.ctx.hub.record(self.session_id, "client_call", data)
 
-    def _raise_mock_problems(self, step: Step) -> None:
+    async def _raise_mock_problems(self, step: Step) -> None:
+        await self.ctx.hub.settled(self.session_id)
         problems = self.ctx.hub.take_problems(self.session_id)
         if problems:
             raise HarnessError(
@@ -414,6 +415,7 @@ class ScenarioRun:
         if not self.scenario.verify:
             return
         self.current = "verify"
+        await self.ctx.hub.settled(self.session_id)
         calls = [e.data for e in self.ctx.hub.events(self.session_id, kinds=("mock_call",))]
         failures: list[str] = []
         for rule in self.scenario.verify:
@@ -448,6 +450,8 @@ class ScenarioRun:
 
     async def teardown(self) -> str:
         """Remove the session's stubs and history; return its event log."""
+        if self.session_id:
+            await self.ctx.hub.settled(self.session_id, timeout=1.0)
         events = self.ctx.hub.events(self.session_id) if self.session_id else []
         if self.session_id:
             self.ctx.mock.store.drop_session(self.session_id)

@@ -1,9 +1,10 @@
-"""Spread a large suite over the machine's cores: forked worker processes, each with its own
-embedded mock, each running a slice of the scenarios; results stream back to the parent.
+"""Spread a large suite over the machine's cores.
 
-Scenarios are independent sessions, so a slice needs nothing from another. The parent never
-touches gRPC before forking (a forked child may only use gRPC if its parent did not), and
-children inherit the loaded scenarios (no re-parsing, no pickling of scenarios).
+Forked worker processes each load a slice of the scenario files, report what they hold
+(``Entry``), run the scenarios the parent selected from all of them, each with its own
+embedded mock, and stream the results back. Scenarios are independent sessions, so a slice
+needs nothing from another. The parent never touches gRPC before forking (a forked child may
+only use gRPC if its parent has not).
 """
 
 from __future__ import annotations
@@ -12,115 +13,164 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
+from typing import Any
 
 from ..results import Outcome, Problem, ScenarioResult
+from ..scenario.loader import BrokenScenario
 from ..scenario.model import Scenario
 
 PROCESSES_ENV = "SCENARIO_RUN_PROCESSES"
-SCENARIOS_PER_PROCESS = 200  # below this, a second process costs more than it saves
+FILES_PER_PROCESS = 200  # below this, a second process costs more than it saves
 
-ChildMain = Callable[
+Order = tuple[int, int]
+LoadSlice = Callable[[Sequence[tuple[int, Path]]], list[Scenario | BrokenScenario]]
+RunSlice = Callable[
     [Sequence[Scenario], Callable[[ScenarioResult], None], Callable[[], bool]], None
 ]
 
 
-def process_count(parallel_scenarios: int) -> int:
-    """How many processes to use: one per core for big suites, one for small ones.
+@dataclass(frozen=True)
+class Entry:
+    """What selection needs to know of a scenario (or a broken document), and no more."""
 
-    ``SCENARIO_RUN_PROCESSES=N`` overrides (1 disables forking)."""
+    order: Order
+    name: str
+    file: str  # the path as shown (relative to the working directory when below it)
+    line: int
+    tags: tuple[str, ...] = ()
+    parallel: bool = True
+    broken: ScenarioResult | None = None  # set for a file or document that cannot run
+
+    def not_run(self, message: str, kind: str) -> ScenarioResult:
+        return ScenarioResult(
+            file=self.file,
+            name=self.name,
+            outcome=Outcome.ERRORED,
+            line=self.line,
+            order=self.order,
+            tags=self.tags,
+            problem=Problem(message, message, kind),
+        )
+
+
+def entry_of(item: Scenario | BrokenScenario, broken: ScenarioResult | None = None) -> Entry:
+    if isinstance(item, Scenario):
+        return Entry(item.order, item.name, item.file, item.line, item.tags, item.parallel)
+    return Entry(item.order, item.name, item.file, item.line, broken=broken)
+
+
+def process_count(files: int) -> int:
+    """One process per core for big suites, one for small ones.
+
+    ``SCENARIO_RUN_PROCESSES=N`` overrides (1 never forks)."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     forced = os.environ.get(PROCESSES_ENV, "").strip()
     if forced.isdigit() and int(forced) > 0:
-        return min(int(forced), max(1, parallel_scenarios))
+        return max(1, min(int(forced), files))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    wanted = 1 + parallel_scenarios // SCENARIOS_PER_PROCESS
-    return max(1, min(cores or 1, wanted))
+    return max(1, min(cores or 1, 1 + files // FILES_PER_PROCESS))
 
 
-def run_in_processes(
-    scenarios: Sequence[Scenario],
-    processes: int,
-    child_main: ChildMain,
-    on_result: Callable[[ScenarioResult], None],
-    *,
-    fail_fast: bool = False,
-) -> list[ScenarioResult]:
-    """Run ``scenarios`` split round-robin over ``processes`` forked children."""
-    context = multiprocessing.get_context("fork")
-    stop = context.Event()
-    slices = [list(scenarios[i::processes]) for i in range(processes)]
-    children: dict[Connection, tuple[multiprocessing.process.BaseProcess, list[Scenario]]] = {}
-    for part in slices:
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_child, args=(child_main, part, sender, stop), daemon=True)
-        process.start()
-        sender.close()
-        children[receiver] = (process, part)
-    results: list[ScenarioResult] = []
-    finished: dict[Connection, set[tuple[int, int]]] = {conn: set() for conn in children}
-    try:
-        while children:
-            for conn in wait(list(children)):
-                assert isinstance(conn, Connection)
+class WorkerPool:
+    """Forked workers: ``start`` loads, ``run`` runs what the parent chose, ``close`` ends."""
+
+    def __init__(
+        self,
+        files: Sequence[tuple[int, Path]],
+        processes: int,
+        load: LoadSlice,
+        run: RunSlice,
+        to_entry: Callable[[Scenario | BrokenScenario], Entry],
+    ) -> None:
+        self._context = multiprocessing.get_context("fork")
+        self._stop = self._context.Event()
+        self._slices = [list(files[i::processes]) for i in range(processes)]
+        self._load, self._run, self._to_entry = load, run, to_entry
+        self._workers: dict[Connection, tuple[Any, list[Entry]]] = {}
+
+    def start(self) -> list[Entry]:
+        """Fork the workers and collect what their files hold, in the stable order."""
+        for part in self._slices:
+            parent_end, child_end = self._context.Pipe(duplex=True)
+            process = self._context.Process(target=self._child, args=(part, child_end), daemon=True)
+            process.start()
+            child_end.close()
+            self._workers[parent_end] = (process, [])
+        entries: list[Entry] = []
+        for conn, (process, _) in list(self._workers.items()):
+            try:
+                own: list[Entry] = conn.recv()
+            except EOFError:
+                raise RuntimeError(
+                    f"a worker process ended while loading (exit {process.exitcode})"
+                ) from None
+            self._workers[conn] = (process, own)
+            entries.extend(own)
+        return sorted(entries, key=lambda e: e.order)
+
+    def run(
+        self, chosen: set[Order], on_result: Callable[[ScenarioResult], None], *, fail_fast: bool
+    ) -> None:
+        """Each worker runs its chosen parallel scenarios; results stream to ``on_result``."""
+        for conn, (_, own) in self._workers.items():
+            conn.send({e.order for e in own if e.order in chosen and e.parallel and not e.broken})
+        pending = dict(self._workers)
+        reported: set[Order] = set()
+        while pending:
+            for ready in wait(list(pending)):
+                assert isinstance(ready, Connection)
+                conn = ready
                 try:
                     message = conn.recv()
                 except EOFError:
                     message = None
                 if isinstance(message, ScenarioResult):
-                    results.append(message)
-                    finished[conn].add(message.order)
+                    reported.add(message.order)
                     on_result(message)
                     if fail_fast and message.outcome in (Outcome.FAILED, Outcome.ERRORED):
-                        stop.set()
+                        self._stop.set()
                     continue
-                child, part = children.pop(conn)
-                child.join()
-                for lost in _lost(part, finished[conn], child.exitcode):
-                    results.append(lost)
-                    on_result(lost)
-    except KeyboardInterrupt:
-        for child, _ in children.values():
-            child.terminate()
-        raise
-    return results
+                process, own = pending.pop(conn)
+                process.join()
+                for entry in own:
+                    wanted = entry.order in chosen and entry.parallel and not entry.broken
+                    if wanted and entry.order not in reported:
+                        message_text = (
+                            f"worker process ended (exit code {process.exitcode}) "
+                            "before this scenario finished"
+                        )
+                        on_result(entry.not_run(message_text, "WorkerDied"))
+        self._workers.clear()
 
+    def close(self) -> None:
+        """End every worker still there (after an interrupt or a failed start)."""
+        for connection, (process, _) in self._workers.items():
+            process.terminate()
+            connection.close()
+        self._workers.clear()
 
-def _lost(
-    part: Sequence[Scenario], done: set[tuple[int, int]], exitcode: int | None
-) -> list[ScenarioResult]:
-    """Errored results for the scenarios a worker that died never reported."""
-    message = f"worker process ended (exit code {exitcode}) before this scenario finished"
-    return [
-        ScenarioResult(
-            file=s.file,
-            name=s.name,
-            outcome=Outcome.ERRORED,
-            line=s.line,
-            order=s.order,
-            tags=s.tags,
-            problem=Problem(message, message, "WorkerDied"),
-        )
-        for s in part
-        if s.order not in done
-    ]
-
-
-def _child(
-    child_main: ChildMain, part: Sequence[Scenario], sender: Connection, stop: EventType
-) -> None:
-    code = 0
-    try:
-        child_main(part, sender.send, stop.is_set)
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException as exc:
-        print(f"scenario-run: worker process failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        code = 1
-    finally:
-        sender.close()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)  # skip the parent's atexit handlers, inherited through fork
+    def _child(self, part: Sequence[tuple[int, Path]], conn: Connection) -> None:
+        code = 0
+        try:
+            items = self._load(part)
+            conn.send([self._to_entry(item) for item in items])
+            chosen: set[Order] = conn.recv()
+            scenarios = [i for i in items if isinstance(i, Scenario) and i.order in chosen]
+            if scenarios:
+                self._run(scenarios, conn.send, self._stop.is_set)
+        except (KeyboardInterrupt, EOFError, BrokenPipeError):
+            code = 130
+        except BaseException as exc:  # reported through the parent as unfinished scenarios
+            print(
+                f"scenario-run: worker process failed: {type(exc).__name__}: {exc}", file=sys.stderr
+            )
+            code = 1
+        finally:
+            conn.close()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)  # skip the parent's atexit handlers, inherited through fork

@@ -11,11 +11,13 @@ import importlib.resources
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+
+if TYPE_CHECKING:  # the Python validator is imported only to explain an invalid document
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 from ..errors import ScenarioFileError
 from .yamlsource import SourceDocument
@@ -39,20 +41,26 @@ def scenario_schema() -> dict[str, Any]:
     return schema
 
 
-@functools.cache
-def _validator(definition: str | None) -> Draft202012Validator:
+def _schema_for(definition: str | None) -> dict[str, Any]:
     schema = scenario_schema()
     if definition is not None:
         schema = {**schema, "$ref": f"#/$defs/{definition}"}
         for key in ("type", "required", "properties", "additionalProperties"):
             schema.pop(key, None)
-    return Draft202012Validator(schema)
+    return schema
+
+
+@functools.cache
+def _validator(definition: str | None) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_schema_for(definition))
 
 
 @functools.cache
 def _fast_validator(definition: str | None) -> Any:
     """The Rust validator: ~200x faster for the common case, a valid document."""
-    return jsonschema_rs.validator_for(_validator(definition).schema)
+    return jsonschema_rs.validator_for(_schema_for(definition))
 
 
 def validate_scenario(document: SourceDocument) -> list[ScenarioFileError]:

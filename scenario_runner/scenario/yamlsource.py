@@ -135,7 +135,11 @@ def _build(
         loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = (
+                key_node.value
+                if key_node.tag == _STR_TAG and isinstance(key_node, yaml.ScalarNode)
+                else loader.construct_object(key_node, deep=True)
+            )
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise yaml.constructor.ConstructorError(
                     None, None, "a mapping key must be a plain scalar", key_node.start_mark

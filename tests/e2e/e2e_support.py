@@ -181,17 +181,21 @@ class Project:
         return self._result(code, out.getvalue(), err.getvalue(), report, traceback_ok)
 
     def run_subprocess(
-        self, *args: str, junit: str | None = "reports/junit.xml", timeout: float = 60
+        self,
+        *args: str,
+        junit: str | None = "reports/junit.xml",
+        timeout: float = 60,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult:
         """``python -m scenario_runner.cli ARGS`` as a child process (real exit codes)."""
         report = self.root / junit if junit else None
         if report is not None and report.exists():
             report.unlink()
-        env = {**os.environ, "PYTHONPATH": str(REPO), "CI": "true"}
+        environment = {**os.environ, "PYTHONPATH": str(REPO), "CI": "true", **(env or {})}
         done = subprocess.run(
             [sys.executable, "-m", "scenario_runner.cli", *args],
             cwd=self.root,
-            env=env,
+            env=environment,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -1,0 +1,89 @@
+"""Large suites run over forked worker processes; the report is the same as in one process."""
+
+from __future__ import annotations
+
+from e2e_support import Project
+
+SCENARIO = """
+name: "{outcome}: scenario {i}"
+stubs:
+  - service: helloworld.Greeter
+    method: SayHello
+    input: {{equals: {{name: user-{i}}}}}
+    output: {{data: {{message: "Hello {i}"}}}}
+steps:
+  - call: helloworld.Greeter/SayHello
+    request: {{name: user-{i}}}
+    expect: {{response: {{message: "Hello {expected}"}}}}
+verify:
+  - call: helloworld.Greeter/SayHello
+    times: 1
+"""
+
+SERIAL = """
+name: "passed: runs alone after the others"
+parallel: false
+stubs:
+  - service: helloworld.Greeter
+    method: SayHello
+    output: {data: {message: alone}}
+steps:
+  - call: helloworld.Greeter/SayHello
+    expect: {response: {message: alone}}
+"""
+
+
+def _write_suite(project: Project, count: int, failing: set[int]) -> dict[str, str]:
+    expected = {}
+    for i in range(count):
+        outcome = "failure" if i in failing else "passed"
+        wanted = "nobody" if i in failing else i
+        project.write(
+            f"scenarios/s{i:03d}.yaml", SCENARIO.format(i=i, outcome=outcome, expected=wanted)
+        )
+        expected[f"{outcome}: scenario {i}"] = outcome
+    project.write("scenarios/zz_serial.yaml", SERIAL)
+    expected["passed: runs alone after the others"] = "passed"
+    return expected
+
+
+def test_two_processes_report_every_scenario_in_file_order(project: Project) -> None:
+    expected = _write_suite(project, 24, failing={5, 17})
+    done = project.run_subprocess(env={"SCENARIO_RUN_PROCESSES": "2"})
+    assert done.code == 1, done.output
+    assert done.outcomes == expected
+    names = [case.get("name") for case in done.cases]
+    assert names == list(expected), "report order must be the file order"
+    assert "23 passed, 2 failed, 0 errored, 0 skipped" in done.stdout
+
+
+def test_fail_fast_stops_every_process(project: Project) -> None:
+    _write_suite(project, 40, failing={0})
+    done = project.run_subprocess(
+        "--fail-fast", "--workers", "1", env={"SCENARIO_RUN_PROCESSES": "2"}
+    )
+    assert done.code == 1
+    outcomes = list(done.outcomes.values())
+    assert outcomes.count("failure") == 1
+    assert outcomes.count("skipped") > 0, "scenarios not yet started must not run"
+    assert len(outcomes) == 41
+
+
+def test_selection_and_broken_files_work_across_processes(project: Project) -> None:
+    _write_suite(project, 12, failing=set())
+    project.write("scenarios/broken.yaml", "name: [unclosed\n")
+    env = {"SCENARIO_RUN_PROCESSES": "2"}
+    chosen = project.run_subprocess("-k", "scenario 1 or alone", env=env)
+    assert set(chosen.outcomes) == {
+        "passed: scenario 1",
+        "passed: scenario 10",
+        "passed: scenario 11",
+        "passed: runs alone after the others",
+        "broken.yaml",
+    }
+    assert chosen.outcomes["broken.yaml"] == "error"
+    shards = [project.run_subprocess("--shard", f"{k}/3", env=env).outcomes for k in (1, 2, 3)]
+    names = [name for shard in shards for name in shard]
+    assert len(names) == len(set(names)) == 14, "shards are disjoint and cover everything"
+    single = project.run_subprocess("--shard", "2/3", env={"SCENARIO_RUN_PROCESSES": "1"})
+    assert single.outcomes == shards[1], "the same shard whatever the number of processes"
