@@ -2,7 +2,7 @@
 unary calls made by a bare grpc.aio client against a bare grpc.aio echo server, at the same
 concurrency, measured in the same run.
 
-    python bench/bench_runner.py [--scenarios 1000] [--workers 16] [--rounds 3]
+    python bench/bench_runner.py [--scenarios 1000] [--workers 50] [--rounds 5]
 
 Each scenario: 2 stubs, 2 unary calls, 1 verify. Target: scenario-run ≤ 2.0× the bare time.
 """
@@ -122,8 +122,8 @@ def bare_process(calls: int, concurrency: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(
         f"$ python bench/bench_runner.py --scenarios {args.scenarios} "
