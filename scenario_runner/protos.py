@@ -78,6 +78,7 @@ class ProtoRegistry:
         self.file_names = [f.name for f in descriptor_set.file]
         self._methods: dict[str, MethodInfo] = {}
         self._int64_cache: dict[str, bool] = {}
+        self._plain_cache: dict[str, PlainMessage | None] = {}
         self._services_by_short: dict[str, list[str]] = {}
         self.services: dict[str, list[str]] = {}
         for file_proto in descriptor_set.file:
@@ -133,16 +134,26 @@ class ProtoRegistry:
     def to_json(self, message: Message) -> dict[str, Any]:
         """The message as protobuf JSON: proto field names, defaults included, enums by name,
         64-bit integers as Python ints (protobuf renders them as strings)."""
+        descriptor = descriptor_of(message)
+        plan = self.plain_plan(descriptor)
+        if plan is not None:
+            return plan.read(message)
         data: dict[str, Any] = json_format.MessageToDict(
             message,
             preserving_proto_field_name=True,
             always_print_fields_with_no_presence=True,
             descriptor_pool=self.pool,
         )
-        descriptor = descriptor_of(message)
         if _has_int64(descriptor, self._int64_cache):
             _int64_to_int(data, descriptor, self._int64_cache)
         return data
+
+    def plain_plan(self, descriptor: Descriptor) -> PlainMessage | None:
+        """How to convert a message of only singular scalar fields directly (cached)."""
+        key = descriptor.full_name
+        if key not in self._plain_cache:
+            self._plain_cache[key] = PlainMessage.of(descriptor)
+        return self._plain_cache[key]
 
     def from_json(self, message_class: type[Message], data: Any) -> Message:
         """Parse protobuf JSON (proto or camelCase names); ``ValueError`` if it does not fit."""
@@ -150,6 +161,12 @@ class ProtoRegistry:
         name = message.DESCRIPTOR.full_name
         if not isinstance(data, dict) and not name.startswith(_WELL_KNOWN_PREFIX):
             raise ValueError(f"expected a JSON object, got {_json_kind(data)}")
+        plan = self.plain_plan(descriptor_of(message))
+        if plan is not None and plan.accepts(data):
+            try:
+                return message_class(**data)
+            except (TypeError, ValueError):
+                pass  # let ParseDict say what is wrong, in its words
         try:
             json_format.ParseDict(data, message, descriptor_pool=self.pool)
         except json_format.ParseError as exc:
@@ -231,6 +248,75 @@ def _convert_value(value: Any, field: FieldDescriptor, cache: dict[str, bool]) -
     ):
         _int64_to_int(value, message_type, cache)
     return value
+
+
+# Field types whose protobuf JSON value (proto field names, defaults included) is the very
+# Python value the message holds, 64-bit integers included (to_json gives them as ints).
+_PLAIN_TYPES: dict[int, tuple[type, ...]] = {
+    FieldDescriptor.TYPE_STRING: (str,),
+    FieldDescriptor.TYPE_BOOL: (bool,),
+    **{
+        t: (int,)
+        for t in (
+            FieldDescriptor.TYPE_INT32,
+            FieldDescriptor.TYPE_SINT32,
+            FieldDescriptor.TYPE_SFIXED32,
+            FieldDescriptor.TYPE_UINT32,
+            FieldDescriptor.TYPE_FIXED32,
+            FieldDescriptor.TYPE_INT64,
+            FieldDescriptor.TYPE_SINT64,
+            FieldDescriptor.TYPE_SFIXED64,
+            FieldDescriptor.TYPE_UINT64,
+            FieldDescriptor.TYPE_FIXED64,
+        )
+    },
+    FieldDescriptor.TYPE_ENUM: (str,),
+}
+
+
+@dataclass(frozen=True)
+class PlainMessage:
+    """A message made only of singular scalar fields without presence (strings, bools,
+    integers, enums): its JSON form is its attributes, read and written directly, several
+    times faster than ``json_format`` and with exactly its results."""
+
+    names: tuple[str, ...]
+    kinds: dict[str, tuple[type, ...]]
+    enums: dict[str, dict[int, str]]
+
+    @classmethod
+    def of(cls, descriptor: Descriptor) -> PlainMessage | None:
+        names: list[str] = []
+        kinds: dict[str, tuple[type, ...]] = {}
+        enums: dict[str, dict[int, str]] = {}
+        for field in descriptor.fields:
+            kind = _PLAIN_TYPES.get(field.type)
+            if kind is None or _is_repeated(field) or field.has_presence:
+                return None
+            if field.enum_type is not None:
+                enums[field.name] = {v.number: v.name for v in field.enum_type.values}
+            names.append(field.name)
+            kinds[field.name] = kind
+        return cls(tuple(names), kinds, enums)
+
+    def read(self, message: Message) -> dict[str, Any]:
+        data = {name: getattr(message, name) for name in self.names}
+        for name, by_number in self.enums.items():
+            number = data[name]
+            data[name] = by_number.get(number, number)  # an unknown number stays a number
+        return data
+
+    def accepts(self, data: Any) -> bool:
+        """Whether ``data`` can go straight to the message's constructor: proto field names
+        only, each value of the field's own Python type (no bool for an int)."""
+        if not isinstance(data, dict):
+            return False
+        kinds = self.kinds
+        for key, value in data.items():
+            kind = kinds.get(key)
+            if kind is None or type(value) not in kind:
+                return False
+        return True
 
 
 # -- compilation ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 
 from scenario_runner.errors import ProtoCompileError
 from scenario_runner.protos import (
@@ -182,3 +183,28 @@ def test_compile_errors_name_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ProtoCompileError, match=r"no \.proto files"):
         compile_protos([tmp_path / "empty"])
+
+
+def test_plain_messages_take_the_direct_path_with_json_format_results(tmp_path: Path) -> None:
+    (tmp_path / "plain.proto").write_text(
+        'syntax = "proto3";\npackage plain;\n'
+        "enum Color { COLOR_UNSPECIFIED = 0; RED = 1; }\n"
+        "message P { string s = 1; int32 i = 2; int64 big = 3; bool b = 4; Color c = 5; }\n"
+    )
+    registry = compile_protos([tmp_path])
+    cls = registry.message_class("plain.P")
+    assert registry.plain_plan(cls.DESCRIPTOR) is not None
+    for data in ({"s": "x", "i": 3, "big": 2**40, "b": True, "c": "RED"}, {}, {"c": "RED"}):
+        direct = registry.from_json(cls, data)
+        slow = cls()
+        json_format.ParseDict(data, slow)
+        assert direct == slow
+        expected = json_format.MessageToDict(
+            slow, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        expected["big"] = int(expected["big"])
+        assert registry.to_json(direct) == expected
+    # Anything the direct path cannot take goes through json_format, errors included.
+    assert registry.from_json(cls, {"big": "12", "c": 1}).big == 12
+    with pytest.raises(ValueError, match="s"):
+        registry.from_json(cls, {"s": 5})

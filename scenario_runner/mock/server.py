@@ -20,11 +20,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 import grpc
-from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
-from ..protos import MethodInfo, ProtoRegistry
+from ..protos import MethodInfo, ProtoRegistry, descriptor_of
 from ..status import status_number
 from ..templating import TemplateProblem, Templates
 from .hub import SESSION_HEADER, SESSION_HEADER_ALIAS, SessionHub
@@ -490,38 +489,13 @@ class _Abort(Exception):
         self.message = message
 
 
-# Field types whose protobuf JSON value (proto field names, defaults included) is the very
-# Python value the message holds: no formatting (floats, bytes, 64-bit strings) to redo.
-_PLAIN_TYPES = frozenset(
-    {
-        FieldDescriptor.TYPE_STRING,
-        FieldDescriptor.TYPE_BOOL,
-        FieldDescriptor.TYPE_INT32,
-        FieldDescriptor.TYPE_SINT32,
-        FieldDescriptor.TYPE_SFIXED32,
-        FieldDescriptor.TYPE_UINT32,
-        FieldDescriptor.TYPE_FIXED32,
-        # ProtoRegistry.to_json turns the strings protobuf JSON has for these back into ints.
-        FieldDescriptor.TYPE_INT64,
-        FieldDescriptor.TYPE_SINT64,
-        FieldDescriptor.TYPE_SFIXED64,
-        FieldDescriptor.TYPE_UINT64,
-        FieldDescriptor.TYPE_FIXED64,
-    }
-)
-
-
 def request_reader(
     registry: ProtoRegistry, message_class: type[Message]
 ) -> Callable[[bytes], dict[str, Any]]:
-    """Wire bytes → the request as ``ProtoRegistry.to_json`` shows it (``DecodeError`` if bad).
-
-    A message made only of singular scalar fields without presence (strings, bools, integers,
-    enums) is read field by field, which gives exactly what ``to_json`` gives, several times
-    faster; any other message goes through ``to_json``.
-    """
+    """Wire bytes → the request as ``ProtoRegistry.to_json`` shows it (``DecodeError`` if bad),
+    with the plain-message fast path chosen once per method instead of once per call."""
     parse = message_class.FromString
-    plan = _plain_fields(message_class.DESCRIPTOR.fields)
+    plan = registry.plain_plan(descriptor_of(message_class))
     if plan is None:
         to_json = registry.to_json
 
@@ -529,48 +503,12 @@ def request_reader(
             return to_json(parse(raw))
 
         return read
-    names, enums = plan
-    if not enums:
+    read_plain = plan.read
 
-        def read_plain(raw: bytes) -> dict[str, Any]:
-            message = parse(raw)
-            return {name: getattr(message, name) for name in names}
+    def read_direct(raw: bytes) -> dict[str, Any]:
+        return read_plain(parse(raw))
 
-        return read_plain
-
-    def read_with_enums(raw: bytes) -> dict[str, Any]:
-        message = parse(raw)
-        data = {name: getattr(message, name) for name in names}
-        for name, by_number in enums.items():
-            number = data[name]
-            data[name] = by_number.get(number, number)  # an unknown number stays a number
-        return data
-
-    return read_with_enums
-
-
-def _plain_fields(
-    fields: Sequence[Any],
-) -> tuple[tuple[str, ...], dict[str, dict[int, str]]] | None:
-    """The field names and enum names of a message ``request_reader`` can read directly."""
-    names: list[str] = []
-    enums: dict[str, dict[int, str]] = {}
-    for field in fields:
-        if _is_repeated(field) or field.has_presence or field.message_type is not None:
-            return None
-        if field.enum_type is not None:
-            enums[field.name] = {v.number: v.name for v in field.enum_type.values}
-        elif field.type not in _PLAIN_TYPES:
-            return None
-        names.append(field.name)
-    return tuple(names), enums
-
-
-def _is_repeated(field: Any) -> bool:
-    flag = getattr(field, "is_repeated", None)  # protobuf >= 6.31; ``label`` before
-    if flag is not None:
-        return bool(flag)
-    return bool(field.label == FieldDescriptor.LABEL_REPEATED)
+    return read_direct
 
 
 def _ended_status(context: aio.ServicerContext) -> grpc.StatusCode:
