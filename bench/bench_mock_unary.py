@@ -70,10 +70,10 @@ async def mock_server(stubs: int, index: bool, log: bool = True) -> tuple[MockSe
     mock.store.add(SESSION, built)
     if not log:
 
-        async def record(*args: object, **kwargs: object) -> None:
+        def record(*args: object, **kwargs: object) -> None:
             return None
 
-        mock.hub.record = record  # type: ignore[assignment,method-assign]
+        mock.hub.record_call = record  # type: ignore[assignment,method-assign]
     return mock, await mock.start()
 
 
@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument(
         "--without-log",
         action="store_true",
-        help="also measure the mock with its call history (hub.record) turned off",
+        help="also measure the mock with its call history (hub.record_call) turned off",
     )
     parser.add_argument(
         "--no-pin", action="store_true", help="client and servers share every CPU (noisier)"

@@ -2,6 +2,10 @@
 
 The hub keeps one live ``Session`` object per session id, so the mock (recording calls) and
 the runner (recording client calls, saved values, verifications) append to the same log.
+
+The mock's per-call path only queues its finished call (``record_call``); the queue is
+written to the store, in order, before any other write or any read of that session, so the
+log keeps the order things happened in and nothing is lost.
 """
 
 from __future__ import annotations
@@ -9,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Protocol
 
 from ..sessions import Event, InMemorySessionService, Session, SessionService
 
@@ -19,6 +22,19 @@ APP_NAME = "scenario-run"
 USER_ID = "default"
 SESSION_HEADER = "x-mock-session"
 SESSION_HEADER_ALIAS = "x-gripmock-session"
+
+
+_FLUSH_AT = 256  # queued calls of one session written out without waiting for a reader
+
+
+class FinishedCall(Protocol):
+    """A mock call the mock is done with (the mock's ``CallRecord``)."""
+
+    session_id: str
+    error: str | None
+    finished_at: float  # epoch seconds
+
+    def data(self) -> dict[str, Any]: ...
 
 
 def _event_id() -> str:
@@ -30,12 +46,12 @@ class SessionHub:
     def __init__(self, service: SessionService | None = None) -> None:
         self.service: SessionService = service or InMemorySessionService()
         self._live: dict[str, Session] = {}
-        self.last_seen: dict[str, float] = {}
         self._problems: dict[str, list[str]] = {}
         # Mock calls still being handled, per session: a client can have its answer before
         # the mock has recorded the call, so readers of the history wait for them.
         self._in_flight: dict[str, int] = {}
         self._settled: dict[str, asyncio.Event] = {}
+        self._queued: dict[str, list[FinishedCall]] = {}
 
     async def open(self, session_id: str, state: dict[str, Any] | None = None) -> Session:
         """Create the session (or take over the one a stray call created first)."""
@@ -45,7 +61,6 @@ class SessionHub:
             self._live[session_id] = live
         elif state:
             live.state.update(state)
-        self.last_seen[session_id] = time.monotonic()
         return live
 
     def live(self, session_id: str) -> Session | None:
@@ -60,18 +75,38 @@ class SessionHub:
         author: str = "runner",
         state_delta: dict[str, Any] | None = None,
     ) -> Event:
+        await self._flush(session_id)
         session = self._live.get(session_id) or await self.open(session_id)
-        self.last_seen[session_id] = time.monotonic()
-        if kind == "mock_call" and data.get("error"):
-            self._problems.setdefault(session_id, []).append(str(data["error"]))
         event = Event(
             kind=kind, data=data, state_delta=state_delta or {}, author=author, id=_event_id()
         )
-        try:
-            return await self.service.append_event(session, event)
-        finally:
-            if kind == "mock_call":
-                self._call_finished(session_id)
+        return await self.service.append_event(session, event)
+
+    def record_call(self, call: FinishedCall) -> None:
+        """Queue a finished mock call (the mock's hot path: no store work here)."""
+        session_id = call.session_id
+        queue = self._queued.setdefault(session_id, [])
+        queue.append(call)
+        if call.error:
+            self._problems.setdefault(session_id, []).append(call.error)
+        if len(queue) == _FLUSH_AT:  # nobody reads this session (yet): keep memory bounded
+            asyncio.get_running_loop().create_task(self._flush(session_id))
+        self._call_finished(session_id)
+
+    async def _flush(self, session_id: str) -> None:
+        queue = self._queued.pop(session_id, None)
+        if not queue:
+            return
+        session = self._live.get(session_id) or await self.open(session_id)
+        for call in queue:
+            event = Event(
+                kind="mock_call",
+                data=call.data(),
+                author="mock",
+                id=_event_id(),
+                timestamp=call.finished_at,
+            )
+            await self.service.append_event(session, event)
 
     def call_started(self, session_id: str) -> None:
         """The mock took a call; its ``mock_call`` record ends it."""
@@ -99,8 +134,9 @@ class SessionHub:
         """Harness problems the mock met answering this session (e.g. a stub template)."""
         return self._problems.pop(session_id, [])
 
-    def events(self, session_id: str, kinds: Collection[str] | None = None) -> list[Event]:
+    async def events(self, session_id: str, kinds: Collection[str] | None = None) -> list[Event]:
         """The live session's events (no copies: read them, do not change them)."""
+        await self._flush(session_id)
         live = self._live.get(session_id)
         if live is None:
             return []
@@ -110,7 +146,9 @@ class SessionHub:
 
     async def close(self, session_id: str, *, keep: bool = False) -> None:
         """End a session: forget it, and delete it from the store unless it is to be kept."""
-        self.last_seen.pop(session_id, None)
+        if keep:
+            await self._flush(session_id)
+        self._queued.pop(session_id, None)
         self._problems.pop(session_id, None)
         if self._live.pop(session_id, None) is not None and not keep:
             await self.service.delete(APP_NAME, USER_ID, session_id)

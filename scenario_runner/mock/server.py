@@ -43,7 +43,9 @@ class CallRecord:
     """What one call did; becomes the ``mock_call`` event."""
 
     __slots__ = (
+        "elapsed",
         "error",
+        "finished_at",
         "headers",
         "message",
         "method",
@@ -74,6 +76,13 @@ class CallRecord:
         self.status = _OK
         self.message = ""
         self.error: str | None = None  # a harness problem (template), not a stub's answer
+        self.elapsed = 0.0
+        self.finished_at = 0.0
+
+    def finish(self) -> None:
+        """The call is over: fix its duration and end time (it is written out later)."""
+        self.elapsed = time.perf_counter() - self.started
+        self.finished_at = time.time()
 
     def data(self) -> dict[str, Any]:
         method = self.method
@@ -84,7 +93,7 @@ class CallRecord:
             "stub_id": self.stub_id,
             "status": _STATUS_NAMES[self.status],
             "message": self.message,
-            "elapsed": round(time.perf_counter() - self.started, 6),
+            "elapsed": round(self.elapsed, 6),
         }
         if method.client_streaming:
             data["requests"] = requests
@@ -171,7 +180,8 @@ class MockServer:
             except BaseException as exc:
                 await self._failed(call, context, exc)
             finally:
-                await self.hub.record(call.session_id, "mock_call", call.data(), author="mock")
+                call.finish()
+                self.hub.record_call(call)
             return None
 
         return handle
@@ -202,7 +212,8 @@ class MockServer:
             except BaseException as exc:
                 await self._failed(call, context, exc)
             finally:
-                await self.hub.record(call.session_id, "mock_call", call.data(), author="mock")
+                call.finish()
+                self.hub.record_call(call)
             return None
 
         return handle

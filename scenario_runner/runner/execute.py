@@ -361,6 +361,7 @@ class ScenarioRun:
         result: CallResult,
         attempt: int,
     ) -> None:
+        await self.ctx.hub.settled(self.session_id)  # its mock_call is logged first
         data: dict[str, Any] = {
             "step": step.name or f"steps[{step.index}]",
             "method": method.full_name,
@@ -416,7 +417,7 @@ class ScenarioRun:
             return
         self.current = "verify"
         await self.ctx.hub.settled(self.session_id)
-        calls = [e.data for e in self.ctx.hub.events(self.session_id, kinds=("mock_call",))]
+        calls = [e.data for e in await self.ctx.hub.events(self.session_id, kinds=("mock_call",))]
         failures: list[str] = []
         for rule in self.scenario.verify:
             try:
@@ -452,7 +453,7 @@ class ScenarioRun:
         """Remove the session's stubs and history; return its event log."""
         if self.session_id:
             await self.ctx.hub.settled(self.session_id, timeout=1.0)
-        events = self.ctx.hub.events(self.session_id) if self.session_id else []
+        events = await self.ctx.hub.events(self.session_id) if self.session_id else []
         if self.session_id:
             self.ctx.mock.store.drop_session(self.session_id)
             self.ctx.hub.take_problems(self.session_id)

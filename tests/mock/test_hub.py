@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from scenario_runner.mock.hub import SessionHub
+from scenario_runner.mock.hub import APP_NAME, USER_ID, SessionHub
+from scenario_runner.sessions import SqliteSessionService
 
 
-async def test_settled_waits_for_calls_the_mock_has_not_recorded_yet() -> None:
+@dataclass
+class Call:
+    session_id: str
+    method: str = "a.B/C"
+    error: str | None = None
+    finished_at: float = 0.0
+
+    def data(self) -> dict[str, Any]:
+        return {"method": self.method, "error": self.error}
+
+
+async def test_settled_waits_for_calls_the_mock_has_not_finished() -> None:
     hub = SessionHub()
     await hub.open("s1")
     hub.call_started("s1")
     waiting = asyncio.create_task(hub.settled("s1"))
     await asyncio.sleep(0.01)
     assert not waiting.done()
-    await hub.record("s1", "mock_call", {"method": "a.B/C"}, author="mock")
+    hub.record_call(Call("s1", finished_at=time.time()))
     await asyncio.wait_for(waiting, 1)
-    assert [e.kind for e in hub.events("s1")] == ["mock_call"]
+    assert [e.kind for e in await hub.events("s1")] == ["mock_call"]
 
 
 async def test_settled_returns_at_once_without_calls_in_flight() -> None:
@@ -25,22 +41,58 @@ async def test_settled_returns_at_once_without_calls_in_flight() -> None:
     await asyncio.wait_for(hub.settled("s1"), 0.1)
 
 
+async def test_queued_calls_are_written_in_order_before_the_next_write() -> None:
+    hub = SessionHub()
+    await hub.open("s1")
+    hub.record_call(Call("s1", method="first", finished_at=1.0))
+    hub.record_call(Call("s1", method="second", finished_at=2.0))
+    await hub.record("s1", "client_call", {"method": "after"})
+    events = await hub.events("s1")
+    assert [(e.sequence, e.kind, e.data["method"]) for e in events] == [
+        (1, "mock_call", "first"),
+        (2, "mock_call", "second"),
+        (3, "client_call", "after"),
+    ]
+    assert [e.timestamp for e in events[:2]] == [1.0, 2.0]
+
+
 async def test_problems_from_the_mock_are_taken_once_per_session() -> None:
     hub = SessionHub()
     await hub.open("s1")
     await hub.open("s2")
-    await hub.record("s1", "mock_call", {"error": "stub x: template failed"}, author="mock")
+    hub.record_call(Call("s1", error="stub x: template failed"))
     assert hub.take_problems("s2") == []
     assert hub.take_problems("s1") == ["stub x: template failed"]
     assert hub.take_problems("s1") == []
 
 
-async def test_close_deletes_the_session_unless_kept() -> None:
+async def test_a_session_nobody_reads_is_written_out_in_batches() -> None:
     hub = SessionHub()
-    await hub.open("gone", state={"a": 1})
-    await hub.open("kept")
-    await hub.close("gone")
-    await hub.close("kept", keep=True)
-    remaining = [s.id for s in await hub.service.list("scenario-run")]
-    assert remaining == ["kept"]
-    assert hub.session_ids() == []
+    for _ in range(255):
+        hub.record_call(Call("stray"))
+    await asyncio.sleep(0.02)
+    assert hub.live("stray") is None, "below the bound, calls wait for a reader"
+    hub.record_call(Call("stray"))
+    await asyncio.sleep(0.02)  # the write started when the queue reached its bound
+    live = hub.live("stray")
+    assert live is not None and len(live.events) == 256
+
+
+async def test_close_deletes_the_session_unless_kept_and_a_kept_one_has_every_call(
+    tmp_path: Path,
+) -> None:
+    service = SqliteSessionService(tmp_path / "s.db")
+    hub = SessionHub(service)
+    try:
+        await hub.open("gone", state={"a": 1})
+        await hub.open("kept")
+        hub.record_call(Call("kept"))
+        await hub.close("gone")
+        await hub.close("kept", keep=True)
+        remaining = [s.id for s in await service.list(APP_NAME)]
+        assert remaining == ["kept"]
+        stored = await service.get(APP_NAME, USER_ID, "kept")
+        assert [e.kind for e in stored.events] == ["mock_call"]
+        assert hub.session_ids() == []
+    finally:
+        service.close()

@@ -109,7 +109,7 @@ class Env:
         """The session's mock_call events, waiting (bounded) until at least ``count`` exist."""
         deadline = time.monotonic() + 2
         while True:
-            events = self.mock.hub.events(session or self.session, kinds=("mock_call",))
+            events = await self.mock.hub.events(session or self.session, kinds=("mock_call",))
             if len(events) >= count or time.monotonic() > deadline:
                 return [e.data for e in events]
             await asyncio.sleep(0.005)
