@@ -13,20 +13,18 @@ from typing import Any
 
 from ..durations import parse_duration
 from ..errors import HarnessError, ScenarioError, ScenarioFileError, TemplateError
-from ..mock.stubs import Stub, build_stub
-from ..protos import MethodInfo, descriptor_of, normalize_stub_input
+from ..mock.stubs import Stub
+from ..protos import MethodInfo, descriptor_of
 from ..report.eventlog import format_events
 from ..results import Outcome, Problem, ScenarioResult
-from ..scenario.model import Scenario, Step, StubSource, Verification
-from ..scenario.yamlsource import PathKey, format_path
-from ..templating import TemplateProblem, Templates, template_strings
+from ..scenario.model import Scenario, Step, Verification
+from ..scenario.yamlsource import PathKey
+from ..templating import TemplateProblem, Templates
 from .calls import CallResult, invoke
 from .context import RunContext
 from .expectations import PathNotFound, Verdict, check, describe_mismatches, lookup
+from .stub_setup import ScenarioStubs, template_paths
 from .verify import VerifyOutcome, verify_all_used, verify_calls, verify_unmatched
-
-_STUB_CALL_NAMES = frozenset({"request", "headers", "attempt"})
-_STATIC_OUTPUT_KEYS = frozenset({"code", "delay", "headers", "trailers", "details"})
 
 
 class StepFailed(Exception):
@@ -52,8 +50,8 @@ class ScenarioRun:
         }
         self.session_id = ""
         self.stubs: list[Stub] = []
-        self.deferred: list[StubSource] = []  # stubs waiting for a value a step saves
-        self.saved_later: set[str] = set()
+        saved = {str(k) for step in scenario.steps for k in (step.raw.get("save") or {})}
+        self.stub_builder = ScenarioStubs(ctx.registry, ctx.templates, lambda: self.names, saved)
         self.current: str = "setting up the session"
 
     @property
@@ -66,10 +64,7 @@ class ScenarioRun:
     def file_error(
         self, message: str, path: PathKey, cls: type[ScenarioFileError] = ScenarioFileError
     ) -> ScenarioFileError:
-        doc = self.scenario.document
-        return cls(
-            message, location=doc.locate(path), path=format_path(path), snippet=doc.snippet(path)
-        )
+        return self.scenario.document.error(message, path, cls)
 
     def render(self, value: Any, path: PathKey, extra: Mapping[str, Any] | None = None) -> Any:
         names = ChainMap(dict(extra), self.base, self.state) if extra else self.names
@@ -108,50 +103,21 @@ class ScenarioRun:
         for key in after_session:
             self.state[key] = self.render(sc.vars[key], ("vars", key))
         await self.ctx.hub.open(self.session_id, state=dict(self.state))
-        self.saved_later = {str(k) for step in sc.steps for k in (step.raw.get("save") or {})}
-        ready: list[Stub] = []
-        for source in sc.stubs:
-            if self._waits_for_saved_values(source):
-                self.deferred.append(source)  # its matchers use a value a step saves later
-            else:
-                ready.append(self._build_stub(source))
-        await self._register(ready)
+        await self._register(self.stub_builder.ready(sc.stubs))
 
     def _names_used(self, value: Any, path: PathKey) -> set[str]:
         """The names the templates inside ``value`` read."""
         names: set[str] = set()
-        for where, text in _template_paths(value, path):
+        for where, text in template_paths(value, path):
             try:
                 names |= self.ctx.templates.undeclared_names(text)
             except TemplateProblem as exc:
                 raise self.file_error(str(exc), where, TemplateError) from exc
         return names
 
-    def _waits_for_saved_values(self, source: StubSource) -> bool:
-        """Whether the stub's matchers name a value that only a later ``save`` defines."""
-        raw = {k: v for k, v in source.raw.items() if k != "output"}
-        for where, text in _template_paths(raw, source.path):
-            try:
-                names = self.ctx.templates.undeclared_names(text)
-            except TemplateProblem as exc:
-                raise source.document.error(str(exc), where) from exc
-            missing = names - set(self.names)
-            if missing and missing <= self.saved_later:
-                return True
-        return False
-
     async def _register_saved_stubs(self) -> None:
         """Register the deferred stubs whose saved values now exist, in declaration order."""
-        if not self.deferred:
-            return
-        waiting, ready = [], []
-        for source in self.deferred:
-            if self._waits_for_saved_values(source):
-                waiting.append(source)
-            else:
-                ready.append(self._build_stub(source))
-        self.deferred = waiting
-        await self._register(ready)
+        await self._register(self.stub_builder.after_save())
 
     async def _register(self, stubs: list[Stub]) -> None:
         if not stubs:
@@ -170,69 +136,6 @@ class ScenarioRun:
                     "times": stub.times,
                 },
             )
-
-    def _build_stub(self, source: StubSource) -> Stub:
-        doc = source.document
-        raw = dict(source.raw)
-        output = raw.pop("output", None)
-        rendered = self.render(raw, source.path) if template_strings(raw) else raw
-        descriptor = descriptor_of(source.method.input_type)
-        if rendered.get("input") is not None:
-            rendered["input"] = normalize_stub_input(rendered["input"], descriptor)
-        if isinstance(rendered.get("inputs"), list):
-            rendered["inputs"] = [normalize_stub_input(m, descriptor) for m in rendered["inputs"]]
-        if output is not None:
-            output = dict(output) if isinstance(output, dict) else output
-            known = _STUB_CALL_NAMES | set(self.names) | self.saved_later
-            for where, text in _template_paths(output, (*source.path, "output")):
-                try:
-                    names = self.ctx.templates.undeclared_names(text)
-                except TemplateProblem as exc:
-                    raise doc.error(str(exc), where) from exc
-                unknown = sorted(names - known)
-                if unknown:
-                    what = ", ".join(map(repr, unknown))
-                    verb = "is" if len(unknown) == 1 else "are"
-                    raise doc.error(f"template {text!r}: {what} {verb} undefined", where)
-            if isinstance(output, dict):
-                # The mock renders data, stream and error per call; the other parts (code,
-                # delay, headers, trailers) are rendered here, from the session's names.
-                for key in _STATIC_OUTPUT_KEYS & output.keys():
-                    output[key] = self._render_static(
-                        output[key], (*source.path, "output", key), doc
-                    )
-            rendered["output"] = output
-        try:
-            return build_stub(
-                rendered,
-                source.method,
-                self.ctx.registry,
-                source=str(source.location),
-                context=self.names,
-            )
-        except ValueError as exc:
-            raise doc.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
-
-    def _render_static(self, value: Any, path: PathKey, doc: Any) -> Any:
-        """Render the templates of a stub output part that only use the session's names."""
-        if not template_strings(value):
-            return value
-        for where, text in _template_paths(value, path):
-            try:
-                call_time = self.ctx.templates.undeclared_names(text) & _STUB_CALL_NAMES
-            except TemplateProblem as exc:
-                raise doc.error(str(exc), where) from exc
-            if call_time:
-                raise doc.error(
-                    f"template {text!r}: request, headers and attempt are only known in "
-                    "output data, stream and error",
-                    where,
-                )
-        try:
-            return self.ctx.templates.render(value, self.names)
-        except TemplateProblem as exc:
-            where = (*path, *exc.path)
-            raise doc.error(str(exc), where) from exc
 
     async def run_steps(self) -> None:
         for step in self.scenario.steps:
@@ -459,17 +362,6 @@ class ScenarioRun:
             self.ctx.hub.take_problems(self.session_id)
             await self.ctx.hub.close(self.session_id, keep=self.ctx.options.keep_sessions)
         return format_events(events)
-
-
-def _template_paths(value: Any, path: PathKey) -> list[tuple[PathKey, str]]:
-    """``(document path, text)`` of every template string inside a value."""
-    if isinstance(value, str):
-        return [(path, value)] if Templates.is_template(value) else []
-    if isinstance(value, dict):
-        return [pair for k, v in value.items() for pair in _template_paths(v, (*path, k))]
-    if isinstance(value, list):
-        return [pair for i, v in enumerate(value) for pair in _template_paths(v, (*path, i))]
-    return []
 
 
 _METADATA_KEY = re.compile(r"[0-9a-z_.-]+")

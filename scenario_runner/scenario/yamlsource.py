@@ -63,8 +63,13 @@ class SourceDocument:
         line, column = self.position(path)
         return render_snippet(self.lines, line, column, context)
 
-    def error(self, message: str, path: Sequence[str | int]) -> ScenarioFileError:
-        return ScenarioFileError(
+    def error(
+        self,
+        message: str,
+        path: Sequence[str | int],
+        cls: type[ScenarioFileError] = ScenarioFileError,
+    ) -> ScenarioFileError:
+        return cls(
             message,
             location=self.locate(path),
             path=format_path(path) or None,

@@ -416,3 +416,30 @@ def test_the_mock_records_calls_in_the_event_log(run: RunResult) -> None:
     log = run.system_out("passed: bidi streaming answers message i with stream[i]")
     assert "mock_call bookstore.v1.Orders/Support" in log
     assert "second answer" in log
+
+
+def test_a_template_error_in_an_included_stub_points_at_the_stub_file(project: Project) -> None:
+    project.write(
+        "scenarios/_stubs/greeter.yaml",
+        """
+        - service: helloworld.Greeter
+          method: SayHello
+          input: {equals: {name: "{{ missing_name }}"}}
+          output: {data: {message: hi}}
+        """,
+    )
+    project.write(
+        "scenarios/uses_file.yaml",
+        """
+        name: "error: the included stub uses an undefined name"
+        stubs:
+          - file: _stubs/greeter.yaml
+        steps:
+          - call: helloworld.Greeter/SayHello
+        """,
+    )
+    result = project.run()
+    assert result.outcomes == {"error: the included stub uses an undefined name": "error"}
+    problem = result.problem("error: the included stub uses an undefined name")
+    assert "scenarios/_stubs/greeter.yaml:3:" in problem
+    assert "'missing_name' is undefined" in problem
