@@ -89,6 +89,7 @@ class ConsoleReporter:
         live: bool | None = None,
         color: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tick: float = 0.5,
     ) -> None:
         self._stream = stream
         self._verbosity = verbosity
@@ -100,6 +101,9 @@ class ConsoleReporter:
         self._total = 0
         self._outcomes: Counter[Outcome] = Counter()
         self._progress_shown = False
+        self._last: str | None = None
+        self._tick = tick  # seconds between redraws of the live line (0: only on results)
+        self._stopped = threading.Event()
 
     @property
     def live(self) -> bool:
@@ -116,6 +120,15 @@ class ConsoleReporter:
             self._outcomes.clear()
             if self._live:
                 self._draw_progress(last=None)
+        if self._live and self._tick > 0:
+            # Keeps "elapsed" moving while a long scenario runs.
+            threading.Thread(target=self._redraw_until_finished, daemon=True).start()
+
+    def _redraw_until_finished(self) -> None:
+        while not self._stopped.wait(self._tick):
+            with self._lock:
+                if self._progress_shown:
+                    self._draw_progress(last=self._last)
 
     def scenario_finished(self, result: ScenarioResult) -> None:
         with self._lock:
@@ -124,11 +137,13 @@ class ConsoleReporter:
                 if self._verbosity >= 1:
                     self._clear_progress()
                     self._write(result_line(result, color=self._color) + "\n")
+                self._last = result.name
                 self._draw_progress(last=result.name)
             elif self._verbosity >= 0:
                 self._write(result_line(result, color=self._color) + "\n")
 
     def finish(self, results: Sequence[ScenarioResult], elapsed: float) -> None:
+        self._stopped.set()
         with self._lock:
             self._clear_progress()
             problems = sorted(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -305,3 +306,22 @@ def test_explicit_options_win_over_detection() -> None:
     assert reporter.live and reporter.color
     reporter = ConsoleReporter(FakeTTY(), live=False, color=False)
     assert not reporter.live and not reporter.color
+
+
+def test_the_live_line_keeps_its_elapsed_time_moving_between_results() -> None:
+    stream = FakeTTY()
+    now = [0.0]
+    reporter = ConsoleReporter(stream, live=True, color=False, clock=lambda: now[0], tick=0.01)
+    reporter.start(2)
+    now[0] = 7.0
+    redrawn = threading.Event()
+    for _ in range(200):
+        if "elapsed 7.0s" in stream.getvalue():
+            redrawn.set()
+            break
+        threading.Event().wait(0.01)
+    reporter.finish([], 7.0)
+    assert redrawn.is_set(), stream.getvalue()
+    after = stream.getvalue()
+    threading.Event().wait(0.05)
+    assert stream.getvalue() == after, "no redraw after finish"
