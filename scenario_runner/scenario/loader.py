@@ -325,10 +325,9 @@ class Loader:
             message = self._unknown_method_message(f"{service}/{method_name}")
             return None, [doc.error(message, (*path, "service"))]
         errors: list[ScenarioFileError] = []
-        matchers = [("input", raw.get("input"))]
-        matchers += [(("inputs", i), m) for i, m in enumerate(raw.get("inputs") or [])]  # type: ignore[misc]
-        for where, matcher in matchers:
-            where_path = (*path, *where) if isinstance(where, tuple) else (*path, where)
+        matchers: list[tuple[PathKey, Any]] = [((*path, "input"), raw.get("input"))]
+        matchers += [((*path, "inputs", i), m) for i, m in enumerate(raw.get("inputs") or [])]
+        for where_path, matcher in matchers:
             for section in ("equals", "contains", "matches"):
                 value = (matcher or {}).get(section)
                 errors.extend(self._fields(value, method.input_type, doc, (*where_path, section)))
