@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 import time
@@ -15,7 +16,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .config import CONFIG_FILE, Options, build_options, read_config_file
-from .errors import ConfigError, ProtoCompileError, ScenarioError
+from .errors import ConfigError, HarnessError, ProtoCompileError, ScenarioError
 from .mock.hub import APP_NAME, USER_ID, SessionHub
 from .mock.server import MockServer
 from .mock.stubs import Stub, build_stub
@@ -263,7 +264,7 @@ def _run(options: Options) -> int:
         )
 
     def run_slice(part: Sequence[Scenario], send: OnResult, stop: Callable[[], bool]) -> None:
-        share = replace(options, workers=max(1, -(-options.workers // processes)))
+        share = replace(options, workers=max(1, math.ceil(options.workers / processes)))
         asyncio.run(_run_async(share, registry, part, global_stubs, send, stop))
 
     pool: WorkerPool | None = None
@@ -298,6 +299,8 @@ def _run(options: Options) -> int:
         code = EXIT_INTERRUPTED
     except OSError as exc:
         return _startup_failure(options, f"cannot start the mock server: {exc}")
+    except HarnessError as exc:
+        return _startup_failure(options, str(exc))
     except ScenarioError as exc:
         return _startup_failure(options, f"--stubs: {exc}")
     finally:

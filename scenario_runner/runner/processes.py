@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from ..errors import HarnessError
 from ..results import Outcome, Problem, ScenarioResult
 from ..scenario.loader import BrokenScenario
 from ..scenario.model import Scenario
@@ -105,8 +106,8 @@ class WorkerPool:
             try:
                 own: list[Entry] = conn.recv()
             except EOFError:
-                raise RuntimeError(
-                    f"a worker process ended while loading (exit {process.exitcode})"
+                raise HarnessError(
+                    f"a worker process ended while loading the scenarios (exit {process.exitcode})"
                 ) from None
             self._workers[conn] = (process, own)
             entries.extend(own)
