@@ -154,7 +154,7 @@ def _choose(options: Options, entries: Sequence[Entry]) -> list[Entry]:
 def _selected(options: Options, loaded: LoadResult) -> list[Scenario | BrokenScenario]:
     items: list[Scenario | BrokenScenario] = [*loaded.scenarios, *loaded.broken]
     items.sort(key=lambda item: item.order)
-    chosen = {e.order for e in _choose(options, [entry_of(item) for item in items])}
+    chosen = {e.order for e in _choose(options, [_entry(item) for item in items])}
     return [item for item in items if item.order in chosen]
 
 
