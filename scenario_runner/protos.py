@@ -454,11 +454,11 @@ def normalize_expected(value: Any, descriptor: Descriptor) -> Any:
     plain comparison is fair. Value matchers (``{$regex: …}``) and unknown keys are left as
     they are: the comparison reports them.
     """
-    if not isinstance(value, dict) or _is_matcher_dict(value):
+    if not isinstance(value, dict) or is_matcher_dict(value):
         return value
     result: dict[str, Any] = {}
     for key, item in value.items():
-        field = descriptor.fields_by_name.get(key) or _field_by_json_name(descriptor, key)
+        field = find_field(descriptor, key)
         if field is None:
             result[key] = item
             continue
@@ -482,14 +482,19 @@ def normalize_stub_input(matcher: Any, descriptor: Descriptor) -> Any:
     return result
 
 
-def _field_by_json_name(descriptor: Descriptor, key: str) -> FieldDescriptor | None:
+def find_field(descriptor: Descriptor, key: str) -> FieldDescriptor | None:
+    """The field a user's key names: its proto name or its lowerCamelCase JSON name."""
+    field = descriptor.fields_by_name.get(key)
+    if field is not None:
+        return field
     for field in descriptor.fields:
         if field.json_name == key:
             return field
     return None
 
 
-def _is_matcher_dict(value: dict[Any, Any]) -> bool:
+def is_matcher_dict(value: dict[Any, Any]) -> bool:
+    """A mapping whose keys all start with ``$``: a value matcher, not message fields."""
     return bool(value) and all(isinstance(k, str) and k.startswith("$") for k in value)
 
 
@@ -497,7 +502,7 @@ def _normalize_field(value: Any, field: FieldDescriptor) -> Any:
     message_type = field.message_type
     if message_type is not None and message_type.GetOptions().map_entry:
         value_field = message_type.fields_by_name["value"]
-        if isinstance(value, dict) and not _is_matcher_dict(value):
+        if isinstance(value, dict) and not is_matcher_dict(value):
             # JSON map keys are strings: YAML's `{1: x}` or `{true: x}` mean "1" and "true".
             return {_map_key(k): _normalize_single(v, value_field) for k, v in value.items()}
         return value

@@ -11,6 +11,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from ..protos import find_field, is_matcher_dict
 from ..templating import Templates
 from .yamlsource import PathKey
 
@@ -23,14 +24,14 @@ def unknown_fields(
     value: Any, descriptor: Descriptor, path: PathKey
 ) -> Iterator[tuple[PathKey, str]]:
     """``(path, message)`` for every key of ``value`` that is not a field of ``descriptor``."""
-    if not isinstance(value, dict) or _is_matcher(value):
+    if not isinstance(value, dict) or is_matcher_dict(value):
         return
     if descriptor.full_name in _FREE_FORM or descriptor.full_name == "google.protobuf.Any":
         return
     for key, item in value.items():
         if not isinstance(key, str) or Templates.is_template(key):
             continue
-        field = descriptor.fields_by_name.get(key) or _by_json_name(descriptor, key)
+        field = find_field(descriptor, key)
         if field is None:
             known = ", ".join(f.name for f in descriptor.fields) or "(none)"
             yield (
@@ -49,7 +50,7 @@ def _check_field(
         return
     if message_type.GetOptions().map_entry:
         value_type = message_type.fields_by_name["value"].message_type
-        if value_type is not None and isinstance(value, dict) and not _is_matcher(value):
+        if value_type is not None and isinstance(value, dict) and not is_matcher_dict(value):
             for key, item in value.items():
                 yield from unknown_fields(item, value_type, (*path, key))
         return
@@ -58,14 +59,3 @@ def _check_field(
             yield from unknown_fields(item, message_type, (*path, i))
     else:
         yield from unknown_fields(value, message_type, path)
-
-
-def _by_json_name(descriptor: Descriptor, key: str) -> FieldDescriptor | None:
-    for field in descriptor.fields:
-        if field.json_name == key:
-            return field
-    return None
-
-
-def _is_matcher(value: dict[Any, Any]) -> bool:
-    return bool(value) and all(isinstance(k, str) and k.startswith("$") for k in value)
