@@ -7,7 +7,7 @@ import re
 import time
 import traceback
 import uuid
-from collections import ChainMap
+from collections import ChainMap, Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -347,7 +347,7 @@ class ScenarioRun:
         if "unmatched" in values:
             return verify_unmatched(int(values["unmatched"]), calls)
         if "stubs" in values:
-            uses = self.ctx.mock.store.session(self.session_id).uses
+            uses = Counter(c["stub_id"] for c in calls if c.get("stub_id"))
             return verify_all_used(self.stubs, uses)
         method = rule.method or self._method(values["call"], (*rule.path, "call"))
         return verify_calls(values, method, calls)
