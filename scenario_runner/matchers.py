@@ -159,6 +159,15 @@ def json_text(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
+def metadata_text(value: Any) -> str:
+    """The text a YAML scalar stands for as a gRPC metadata value: ``true``, ``5``, ``2.0``.
+
+    One rule for what stubs send, what steps send and what ``expect.headers`` compares."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _float_text(value: float) -> str:
     if math.isnan(value):
         return "NaN"

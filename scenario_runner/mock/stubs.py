@@ -29,6 +29,7 @@ from google.protobuf.descriptor import FileDescriptor
 from google.protobuf.message import Message
 
 from ..durations import parse_duration
+from ..matchers import metadata_text
 from ..protos import MethodInfo, ProtoRegistry
 from ..status import parse_status
 from ..templating import Templates, template_strings
@@ -307,10 +308,4 @@ def _find_detail_type(registry: ProtoRegistry, type_name: str, where: str) -> No
 def _pairs(values: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
     if not values:
         return ()
-    return tuple((str(k).lower(), _metadata_text(v)) for k, v in values.items())
-
-
-def _metadata_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return tuple((str(k).lower(), metadata_text(v)) for k, v in values.items())

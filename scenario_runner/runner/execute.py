@@ -13,6 +13,7 @@ from typing import Any
 
 from ..durations import parse_duration
 from ..errors import HarnessError, ScenarioError, ScenarioFileError, TemplateError
+from ..matchers import metadata_text
 from ..mock.stubs import Stub
 from ..protos import MethodInfo, descriptor_of
 from ..report.eventlog import format_events
@@ -240,7 +241,7 @@ class ScenarioRun:
                     f"invalid metadata key {key!r}: use letters, digits, '-', '_' and '.'",
                     (*path, key),
                 )
-            text = _text(value)
+            text = metadata_text(value)
             problem = None if name.endswith("-bin") else _metadata_value_problem(text)
             if problem:
                 raise self.file_error(f"invalid metadata value {text!r}: {problem}", (*path, key))
@@ -372,12 +373,6 @@ def _metadata_value_problem(text: str) -> str | None:
     if _METADATA_VALUE.fullmatch(text):
         return None
     return "gRPC metadata values are printable ASCII (no control characters, no accents)"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 async def run_scenario(scenario: Scenario, ctx: RunContext) -> ScenarioResult:

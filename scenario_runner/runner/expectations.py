@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import Descriptor
 
-from ..matchers import Mismatch, compare, json_text
+from ..matchers import Mismatch, compare, metadata_text
 from ..protos import normalize_expected
 from ..status import parse_status
 from .calls import CallResult
@@ -90,10 +90,8 @@ def check(expect: Mapping[str, Any], result: CallResult, output: Descriptor) -> 
 
 def _metadata_value(value: Any) -> Any:
     """Metadata values are text: ``true`` / ``5`` as written in YAML mean ``"true"`` / ``"5"``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return json_text(value)
+    if isinstance(value, (bool, int, float)):
+        return metadata_text(value)
     return value
 
 

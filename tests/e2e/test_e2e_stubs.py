@@ -443,3 +443,24 @@ def test_a_template_error_in_an_included_stub_points_at_the_stub_file(project: P
     problem = result.problem("error: the included stub uses an undefined name")
     assert "scenarios/_stubs/greeter.yaml:3:" in problem
     assert "'missing_name' is undefined" in problem
+
+
+def test_a_number_in_stub_headers_is_the_same_text_in_expect_headers(project: Project) -> None:
+    project.write(
+        "scenarios/headers.yaml",
+        """
+        name: "passed: numbers and booleans in metadata mean one text everywhere"
+        stubs:
+          - service: helloworld.Greeter
+            method: SayHello
+            headers: {equals: {x-client: "2.0"}}
+            output: {data: {message: hi}, headers: {x-version: 2.0, x-beta: true, x-n: 5}}
+        steps:
+          - call: helloworld.Greeter/SayHello
+            metadata: {x-client: 2.0}
+            expect:
+              headers: {x-version: 2.0, x-beta: true, x-n: 5}
+        """,
+    )
+    result = project.run()
+    assert_outcomes_as_named(result)
