@@ -21,9 +21,3 @@ def parse_duration(value: object) -> float:
         if match:
             return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     raise ValueError(f"expected a duration like '250ms', '2s', '1m', got {value!r}")
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    return f"{seconds:g}s"

@@ -127,9 +127,6 @@ class StubSet:
                     return True
         return False
 
-    def all(self) -> list[Stub]:
-        return [stub for stubs in self.by_path.values() for stub in stubs]
-
     def candidates(
         self, path: str, request: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> tuple[Sequence[Stub], Sequence[Stub]]:
@@ -164,9 +161,6 @@ class StubStore:
         if stubs is None:
             stubs = self._sessions[session_id] = StubSet()
         return stubs
-
-    def has_session(self, session_id: str) -> bool:
-        return session_id in self._sessions
 
     def add(self, session_id: str | None, stubs: Iterable[Stub]) -> None:
         """Register stubs for a session, or globally when ``session_id`` is None."""
