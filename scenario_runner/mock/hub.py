@@ -3,9 +3,11 @@
 The hub keeps one live ``Session`` object per session id, so the mock (recording calls) and
 the runner (recording client calls, saved values, verifications) append to the same log.
 
-The mock's per-call path only queues its finished call (``record_call``); the queue is
-written to the store, in order, before any other write or any read of that session, so the
-log keeps the order things happened in and nothing is lost.
+The mock's per-call path only queues its finished call (``record_call``): a call record is
+a fraction of the size of the event made from it, and growing memory is what costs most
+per call here. The queue is written to the store, in order, before any other write or any
+read of that session (and when a kept session is closed), so the log keeps the order things
+happened in and nothing is lost.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ SESSION_HEADER = "x-mock-session"
 SESSION_HEADER_ALIAS = "x-gripmock-session"
 
 
-_FLUSH_AT = 256  # queued calls of one session written out without waiting for a reader
-
-
 class FinishedCall(Protocol):
-    """A mock call the mock is done with (the mock's ``CallRecord``)."""
+    """A mock call the mock is done with (the mock's ``MockCall``)."""
 
-    session_id: str
-    error: str | None
-    finished_at: float  # epoch seconds
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def finished_at(self) -> float: ...  # epoch seconds
 
     def data(self) -> dict[str, Any]: ...
 
@@ -85,13 +89,13 @@ class SessionHub:
     def record_call(self, call: FinishedCall) -> None:
         """Queue a finished mock call (the mock's hot path: no store work here)."""
         session_id = call.session_id
-        queue = self._queued.setdefault(session_id, [])
-        queue.append(call)
+        queue = self._queued.get(session_id)
+        if queue is None:
+            self._queued[session_id] = [call]
+        else:
+            queue.append(call)
         if call.error:
             self._problems.setdefault(session_id, []).append(call.error)
-        if len(queue) == _FLUSH_AT:  # nobody reads this session (yet): keep memory bounded
-            asyncio.get_running_loop().create_task(self._flush(session_id))
-        self._call_finished(session_id)
 
     async def _flush(self, session_id: str) -> None:
         queue = self._queued.pop(session_id, None)
@@ -109,10 +113,13 @@ class SessionHub:
             await self.service.append_event(session, event)
 
     def call_started(self, session_id: str) -> None:
-        """The mock took a call; its ``mock_call`` record ends it."""
+        """The mock took a call it may not record at once; ``call_finished`` once it has.
+
+        (A call taken and recorded with no await in between needs neither.)
+        """
         self._in_flight[session_id] = self._in_flight.get(session_id, 0) + 1
 
-    def _call_finished(self, session_id: str) -> None:
+    def call_finished(self, session_id: str) -> None:
         left = self._in_flight.get(session_id, 0) - 1
         if left > 0:
             self._in_flight[session_id] = left

@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -31,26 +31,72 @@ from .store import Match, StubStore
 from .stubs import Stub, serialize, status_class
 
 _Handler = Callable[..., Any]
+_UnaryHandler = Callable[[Any, aio.ServicerContext], Awaitable[bytes | None]]
 _Body = Callable[["CallRecord", Any, aio.ServicerContext], Awaitable[Any]]
 _OK = grpc.StatusCode.OK
 _STATUS_NAMES = {code: code.name for code in grpc.StatusCode}
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+_CALLERS_KEPT = 1024  # distinct metadata tuples remembered before starting afresh
 # A call cancelled this close to its deadline (seconds) ended because of the deadline.
 _DEADLINE_SLACK = 0.01
 
 
+class MockCall(NamedTuple):
+    """A finished call, as the hub keeps it until its session is read (``data()`` is then
+    the ``mock_call`` event's data).
+
+    A tuple of plain values: the garbage collector stops tracking it the first time it sees
+    it, so a long history costs no collector time (a tracked record per call did).
+    """
+
+    session_id: str
+    finished_at: float  # epoch seconds
+    error: str | None  # a harness problem (template), not a stub's answer
+    method: str
+    headers: dict[str, str]
+    stub_id: str | None
+    status: str
+    message: str
+    elapsed: float
+    request_key: str  # "request", or "requests" for a client stream
+    request: Any
+    response_key: str  # "response", or "responses" for a server stream
+    response: Any
+
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "method": self.method,
+            "metadata": self.headers,
+            "stub_id": self.stub_id,
+            "status": self.status,
+            "message": self.message,
+            "elapsed": round(self.elapsed, 6),
+            self.request_key: self.request,
+            self.response_key: self.response,
+        }
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+_new_tuple = tuple.__new__  # builds a MockCall without its Python-level __new__
+
+
 class CallRecord:
-    """What one call did; becomes the ``mock_call`` event."""
+    """What one call is doing while the mock handles it; ``finish()`` makes it a ``MockCall``.
+
+    A single request or response is held as it is, a list only for the streaming side(s)
+    of the method.
+    """
 
     __slots__ = (
-        "elapsed",
         "error",
-        "finished_at",
         "headers",
         "message",
         "method",
-        "name",
+        "request",
         "requests",
+        "response",
         "responses",
         "session_id",
         "started",
@@ -58,54 +104,53 @@ class CallRecord:
         "stub_id",
     )
 
-    def __init__(
-        self,
-        method: MethodInfo,
-        headers: dict[str, str],
-        session_id: str,
-        name: str | None = None,
-    ) -> None:
+    def __init__(self, method: MethodInfo, headers: dict[str, str], session_id: str) -> None:
         self.method = method
-        self.name = name or method.full_name
         self.headers = headers
         self.session_id = session_id
         self.started = time.perf_counter()
-        self.requests: list[dict[str, Any]] = []
-        self.responses: list[Any] = []
+        self.request: dict[str, Any] | None = None
+        self.requests: list[dict[str, Any]] | None = [] if method.client_streaming else None
+        self.response: Any = None
+        self.responses: list[Any] | None = [] if method.server_streaming else None
         self.stub_id: str | None = None
         self.status = _OK
         self.message = ""
-        self.error: str | None = None  # a harness problem (template), not a stub's answer
-        self.elapsed = 0.0
-        self.finished_at = 0.0
+        self.error: str | None = None
 
-    def finish(self) -> None:
-        """The call is over: fix its duration and end time (it is written out later)."""
-        self.elapsed = time.perf_counter() - self.started
-        self.finished_at = time.time()
+    def add_request(self, message: dict[str, Any]) -> None:
+        if self.requests is None:
+            self.request = message
+        else:
+            self.requests.append(message)
 
-    def data(self) -> dict[str, Any]:
-        method = self.method
+    def add_response(self, data: Any) -> None:
+        if self.responses is None:
+            self.response = data
+        else:
+            self.responses.append(data)
+
+    def finish(self) -> MockCall:
+        """The call is over: what it did, with its duration and end time."""
         requests, responses = self.requests, self.responses
-        data: dict[str, Any] = {
-            "method": self.name,
-            "metadata": self.headers,
-            "stub_id": self.stub_id,
-            "status": _STATUS_NAMES[self.status],
-            "message": self.message,
-            "elapsed": round(self.elapsed, 6),
-        }
-        if method.client_streaming:
-            data["requests"] = requests
-        else:
-            data["request"] = requests[0] if requests else None
-        if method.server_streaming:
-            data["responses"] = responses
-        else:
-            data["response"] = responses[0] if responses else None
-        if self.error:
-            data["error"] = self.error
-        return data
+        return _new_tuple(
+            MockCall,
+            (
+                self.session_id,
+                time.time(),
+                self.error,
+                self.method.full_name,
+                self.headers,
+                self.stub_id,
+                _STATUS_NAMES[self.status],
+                self.message,
+                time.perf_counter() - self.started,
+                "request" if requests is None else "requests",
+                self.request if requests is None else requests,
+                "response" if responses is None else "responses",
+                self.response if responses is None else responses,
+            ),
+        )
 
 
 class MockServer:
@@ -123,6 +168,9 @@ class MockServer:
         self._server: aio.Server | None = None
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
         self._readers: dict[str, Callable[[bytes], dict[str, Any]]] = {}
+        # Calls from one client carry the same metadata: they share one (read-only) headers
+        # dict, which every call record of the session keeps.
+        self._callers: dict[tuple[Any, ...], tuple[dict[str, str], str]] = {}
         self._status_class: Any = None
         self._build_handlers()
         self.port = 0
@@ -171,52 +219,87 @@ class MockServer:
     def _wrap(self, method: MethodInfo, body: _Body) -> _Handler:
         """The grpc handler: run ``body``, turn its problems into statuses, record the call."""
 
-        name = method.full_name
-
         async def handle(request: Any, context: aio.ServicerContext) -> Any:
-            call = self._begin(method, context, name)
+            headers, session_id = self._caller(context)
+            hub = self.hub
+            hub.call_started(session_id)
+            call = CallRecord(method, headers, session_id)
             try:
                 return await body(call, request, context)
             except BaseException as exc:
                 await self._failed(call, context, exc)
             finally:
-                call.finish()
-                self.hub.record_call(call)
+                hub.record_call(call.finish())
+                hub.call_finished(session_id)
             return None
 
         return handle
 
     def _unary_handler(self, method: MethodInfo) -> _Handler:
-        """The unary handler, with the common case (a static answer) inline: no extra awaits."""
+        """The unary handler. The common case, a request some stub answers with a static
+        reply, is answered and recorded inline: no await, so nothing can come between
+        taking the call and recording it, and no call record object is made. Everything
+        else goes the general way (``_unary``)."""
         path = method.path
         name = method.full_name
         read = self._readers[path]
+        general = cast(_UnaryHandler, self._wrap(method, self._unary))
 
         async def handle(request: bytes, context: aio.ServicerContext) -> bytes | None:
-            call = self._begin(method, context, name)
+            started = time.perf_counter()
+            headers, session_id = self._caller(context)
             try:
                 message = read(request)
-                call.requests.append(message)
-                match = self.store.match(call.session_id, path, message, call.headers)
-                if match is None:
-                    await self._not_found(call, context, message)
-                    return None
-                output = match.stub.output
-                if output.static_reply is None:
-                    return await self._answer_single(call, match, message, context)
-                call.stub_id = match.stub.id
-                if output.trailers:
-                    context.set_trailing_metadata(output.trailers)
-                call.responses.append(output.data if output.data is not None else {})
-                return output.static_reply
-            except BaseException as exc:
-                await self._failed(call, context, exc)
-            finally:
-                call.finish()
-                self.hub.record_call(call)
-            return None
+                match = self.store.match(session_id, path, message, headers)
+            except Exception:
+                return await general(request, context)  # which reports what went wrong
+            if match is None:
+                return await general(request, context)  # NOT_FOUND, with the closest stub
+            stub = match.stub
+            output = stub.output
+            reply = output.static_reply
+            if reply is None:  # a template, an error, a delay or headers to send
+                return await general(_Matched(message, match), context)
+            if output.trailers:
+                context.set_trailing_metadata(output.trailers)
+            self.hub.record_call(
+                _new_tuple(
+                    MockCall,
+                    (
+                        session_id,
+                        time.time(),
+                        None,
+                        name,
+                        headers,
+                        stub.id,
+                        "OK",
+                        "",
+                        time.perf_counter() - started,
+                        "request",
+                        message,
+                        "response",
+                        output.data if output.data is not None else {},
+                    ),
+                )
+            )
+            return reply
 
         return handle
+
+    async def _unary(
+        self, call: CallRecord, request: bytes | _Matched, context: aio.ServicerContext
+    ) -> bytes | None:
+        if isinstance(request, _Matched):
+            message, match = request.message, request.match
+            call.request = message
+        else:
+            message = self._decode(call.method, request, call)
+            found = self.store.match(call.session_id, call.method.path, message, call.headers)
+            if found is None:
+                await self._not_found(call, context, message)
+                return None
+            match = found
+        return await self._answer_single(call, match, message, context)
 
     async def _failed(
         self, call: CallRecord, context: aio.ServicerContext, exc: BaseException
@@ -242,20 +325,17 @@ class MockServer:
         call.status, call.message = grpc.StatusCode.INTERNAL, call.error
         await context.abort(grpc.StatusCode.INTERNAL, call.error)
 
-    def _begin(
-        self, method: MethodInfo, context: aio.ServicerContext, name: str | None = None
-    ) -> CallRecord:
-        headers: dict[str, str] = {}
-        for key, value in context.invocation_metadata() or ():
-            if key in headers:
-                # A header sent several times is seen joined with ";" (as GripMock does).
-                if isinstance(value, str):
-                    headers[key] = f"{headers[key]};{value}"
-            elif isinstance(value, str):
-                headers[key] = value
-        session_id = headers.get(SESSION_HEADER) or headers.get(SESSION_HEADER_ALIAS) or ""
-        self.hub.call_started(session_id)
-        return CallRecord(method, headers, session_id, name)
+    def _caller(self, context: aio.ServicerContext) -> tuple[dict[str, str], str]:
+        """The call's headers and session id."""
+        metadata = context.invocation_metadata() or ()
+        known = self._callers.get(metadata)
+        if known is None:
+            headers = headers_of(metadata)
+            session_id = headers.get(SESSION_HEADER) or headers.get(SESSION_HEADER_ALIAS) or ""
+            if len(self._callers) >= _CALLERS_KEPT:
+                self._callers.clear()
+            known = self._callers[metadata] = (headers, session_id)
+        return known
 
     async def _client_stream(
         self, call: CallRecord, requests: AsyncIterator[bytes], context: aio.ServicerContext
@@ -285,12 +365,12 @@ class MockServer:
         delay = output.delay
         if items:
             write = context.write
-            responses = call.responses
+            add_response = call.add_response
             for data, blob in items:
                 if delay:
                     await asyncio.sleep(delay)
                 await write(blob)
-                responses.append(data)
+                add_response(data)
         elif delay:
             await asyncio.sleep(delay)  # an error (or empty stream) still comes after the delay
         await self._finish(call, match, message, context)
@@ -330,7 +410,7 @@ class MockServer:
                 await asyncio.sleep(output.delay)
             if blob is not None:
                 await context.write(blob)
-                call.responses.append(data)
+                call.add_response(data)
             if output.is_error and (not output.stream or index >= len(output.stream) - 1):
                 await self._finish(call, match, message, context)
             index += 1
@@ -341,7 +421,7 @@ class MockServer:
 
     def _decode(self, method: MethodInfo, raw: bytes, call: CallRecord) -> dict[str, Any]:
         message = self._readers[method.path](raw)  # DecodeError: INVALID_ARGUMENT
-        call.requests.append(message)
+        call.add_request(message)
         return message
 
     async def _answer_single(
@@ -368,7 +448,7 @@ class MockServer:
             data, blob = output.data, output.data_bytes
         if output.trailers:
             context.set_trailing_metadata(output.trailers)
-        call.responses.append(data if data is not None else {})
+        call.response = data if data is not None else {}
         return blob if blob is not None else b""  # no `data`: the empty response message
 
     def _stream_items(
@@ -491,6 +571,13 @@ class MockServer:
         return f"{text}; closest: {stub.describe()} expecting {json.dumps(wanted, default=str)}"
 
 
+class _Matched(NamedTuple):
+    """A unary request already read and matched (by the inline path), to answer in full."""
+
+    message: dict[str, Any]
+    match: Match
+
+
 class _Abort(Exception):
     """Raised inside a handler to end the call with a status (turned into context.abort)."""
 
@@ -507,19 +594,25 @@ def request_reader(
     with the plain-message fast path chosen once per method instead of once per call."""
     parse = message_class.FromString
     plan = registry.plain_plan(descriptor_of(message_class))
-    if plan is None:
-        to_json = registry.to_json
+    if plan is not None:
+        return plan.parser(parse)
+    to_json = registry.to_json
 
-        def read(raw: bytes) -> dict[str, Any]:
-            return to_json(parse(raw))
+    def read(raw: bytes) -> dict[str, Any]:
+        return to_json(parse(raw))
 
-        return read
-    read_plain = plan.read
+    return read
 
-    def read_direct(raw: bytes) -> dict[str, Any]:
-        return read_plain(parse(raw))
 
-    return read_direct
+def headers_of(metadata: Sequence[tuple[str, str | bytes]]) -> dict[str, str]:
+    """Request metadata as the mock matches and records it: text values only, a header sent
+    several times joined with ";" (as GripMock does)."""
+    headers: dict[str, str] = {}
+    for key, value in metadata:
+        if not isinstance(value, str):
+            continue
+        headers[key] = f"{headers[key]};{value}" if key in headers else value
+    return headers
 
 
 def _ended_status(context: aio.ServicerContext) -> grpc.StatusCode:

@@ -17,7 +17,7 @@ import itertools
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard, cast
+from typing import Any, NamedTuple, TypeGuard, cast
 
 from .matching import _ABSENT, _lookup, headers_match, input_matches, similarity
 from .stubs import Stub
@@ -26,13 +26,20 @@ from .stubs import Stub
 INDEX_THRESHOLD = 16
 
 
-@dataclass
-class Match:
+class Match(NamedTuple):
     stub: Stub
     attempt: int  # 1-based count of this stub's matches in the session, this one included
 
 
-_NONE: tuple[Stub, ...] = ()
+# A candidate stub and whether its input is known to match already (only its ``headers``
+# and ``options.times`` still apply) rather than to be checked against the request.
+Candidate = tuple[Stub, bool]
+_NONE: tuple[Candidate, ...] = ()
+_new_tuple = tuple.__new__  # builds a Match without NamedTuple's Python-level __new__
+
+
+def _to_check(stubs: Iterable[Stub]) -> tuple[Candidate, ...]:
+    return tuple((stub, False) for stub in stubs)
 
 
 @dataclass
@@ -40,31 +47,24 @@ class _EqualsIndex:
     """The stubs of one method by the string their ``input.equals[key]`` declares."""
 
     key: str
-    # value -> (stubs whose whole input is `equals: {key: value}`: they match outright,
-    #           other stubs declaring that value: their input still has to be checked)
-    by_value: dict[str, tuple[list[Stub], list[Stub]]]
-    rest: list[Stub]  # stubs that do not declare ``key`` as a string: always candidates
+    # value -> its candidates: first the stubs whose whole input is `equals: {key: value}`
+    # (they match outright), then the other stubs declaring that value, then ``rest``.
+    by_value: dict[str, tuple[Candidate, ...]]
+    rest: tuple[Candidate, ...]  # stubs that do not declare ``key`` as a string
+    every: tuple[Candidate, ...]
 
-    def candidates(
-        self, request: Mapping[str, Any], every: list[Stub]
-    ) -> tuple[Sequence[Stub], Sequence[Stub]]:
-        value = _lookup(request, self.key)
+    def candidates(self, request: Mapping[str, Any]) -> Sequence[Candidate]:
+        value = request.get(self.key, _ABSENT)
         if value is _ABSENT:
-            return _NONE, self.rest  # `equals` needs the key present: no indexed stub matches
+            value = _lookup(request, self.key)  # under the key's other spelling
+        if value is _ABSENT:
+            return self.rest  # `equals` needs the key present: no indexed stub matches
         if type(value) is not str:
-            return _NONE, every  # "5" equals 5 (scalar_equal): the index cannot decide
-        hit = self.by_value.get(value)
-        if hit is None:
-            return _NONE, self.rest
-        exact, partial = hit
-        if not partial:
-            return exact, self.rest
-        return exact, [*partial, *self.rest] if self.rest else partial
+            return self.every  # "5" equals 5 (scalar_equal): the index cannot decide
+        return self.by_value.get(value, self.rest)
 
 
 def _build_index(stubs: Sequence[Stub]) -> _EqualsIndex | None:
-    if len(stubs) < INDEX_THRESHOLD:
-        return None
     counts: Counter[str] = Counter()
     for stub in stubs:
         counts.update(_indexable(stub).keys())
@@ -73,14 +73,14 @@ def _build_index(stubs: Sequence[Stub]) -> _EqualsIndex | None:
     key, count = counts.most_common(1)[0]
     if count < INDEX_THRESHOLD // 2:
         return None
-    by_value: dict[str, tuple[list[Stub], list[Stub]]] = {}
+    grouped: dict[str, tuple[list[Stub], list[Stub]]] = {}
     rest: list[Stub] = []
     for stub in stubs:
         value = _indexable(stub).get(key)
         if value is None:
             rest.append(stub)
             continue
-        exact, partial = by_value.setdefault(value, ([], []))
+        exact, partial = grouped.setdefault(value, ([], []))
         matcher = stub.input
         only_this = (
             matcher is not None
@@ -90,7 +90,12 @@ def _build_index(stubs: Sequence[Stub]) -> _EqualsIndex | None:
             and not matcher.matches
         )
         (exact if only_this else partial).append(stub)
-    return _EqualsIndex(key, by_value, rest)
+    unindexed = _to_check(rest)
+    by_value = {
+        value: (*((stub, True) for stub in exact), *_to_check(partial), *unindexed)
+        for value, (exact, partial) in grouped.items()
+    }
+    return _EqualsIndex(key, by_value, unindexed, _to_check(stubs))
 
 
 def _indexable(stub: Stub) -> dict[str, str]:
@@ -107,47 +112,49 @@ def _is_message(request: Any) -> TypeGuard[Mapping[str, Any]]:
 
 
 @dataclass
+class _Plan:
+    """How the stubs of one method are looked up: an index, or every stub in turn."""
+
+    index: _EqualsIndex | None
+    every: tuple[Candidate, ...]
+
+
+@dataclass
 class StubSet:
     """The stubs one session registered, and how often each stub answered in it."""
 
     by_path: dict[str, list[Stub]] = field(default_factory=dict)
     uses: dict[str, int] = field(default_factory=dict)
-    _indexes: dict[str, _EqualsIndex | None] = field(default_factory=dict, repr=False)
+    _plans: dict[str, _Plan] = field(default_factory=dict, repr=False)
 
     def add(self, stub: Stub) -> None:
         self.by_path.setdefault(stub.path, []).append(stub)
-        self._indexes.pop(stub.path, None)
+        self._plans.pop(stub.path, None)
 
     def remove(self, stub_id: str) -> bool:
         for path, stubs in self.by_path.items():
             for i, stub in enumerate(stubs):
                 if stub.id == stub_id:
                     del stubs[i]
-                    self._indexes.pop(path, None)
+                    self._plans.pop(path, None)
                     return True
         return False
 
     def candidates(
         self, path: str, request: Mapping[str, Any] | Sequence[Mapping[str, Any]]
-    ) -> tuple[Sequence[Stub], Sequence[Stub]]:
-        """The stubs of ``path`` that might match ``request``, as ``(matching, to_check)``.
-
-        ``matching``: stubs whose input is known to match already (their ``headers`` and
-        ``options.times`` still apply); ``to_check``: stubs whose input has to be checked.
-        Together they hold every stub that matches.
-        """
-        stubs = self.by_path.get(path)
-        if not stubs:
-            return _NONE, _NONE
-        if len(stubs) < INDEX_THRESHOLD or not _is_message(request):
-            return _NONE, stubs
-        try:
-            index = self._indexes[path]
-        except KeyError:
-            index = self._indexes[path] = _build_index(stubs)
-        if index is None:
-            return _NONE, stubs
-        return index.candidates(request, stubs)
+    ) -> Sequence[Candidate]:
+        """The stubs of ``path`` that might match ``request``: every stub that matches is
+        among them, each with whether its input is known to match already."""
+        plan = self._plans.get(path)
+        if plan is None:
+            stubs = self.by_path.get(path)
+            if not stubs:
+                return _NONE
+            index = _build_index(stubs) if len(stubs) >= INDEX_THRESHOLD else None
+            plan = self._plans[path] = _Plan(index, _to_check(stubs))
+        if plan.index is None or not _is_message(request):
+            return plan.every
+        return plan.index.candidates(request)
 
 
 class StubStore:
@@ -168,6 +175,7 @@ class StubStore:
         for stub in stubs:
             stub.order = next(self._order)
             stub.is_global = session_id is None
+            stub.set_rank()
             target.add(stub)
 
     def drop_session(self, session_id: str) -> None:
@@ -198,36 +206,30 @@ class StubStore:
         this call (a bidi stream counts a stub once per call, not once per message): they
         are not held to ``options.times`` again and not counted again.
         """
-        own = self.session(session_id)
+        own = self._sessions.get(session_id) or self.session(session_id)
         uses = own.uses
+        candidates = own.candidates(path, request)
+        if path in self.global_stubs.by_path:
+            candidates = (*candidates, *self.global_stubs.candidates(path, request))
         best: Stub | None = None
-        best_key: tuple[int, int, int, int] | None = None
-        own_sure, own_check = own.candidates(path, request)
-        global_sure, global_check = self.global_stubs.candidates(path, request)
-        for stubs, checked in (
-            (own_sure, True),
-            (own_check, False),
-            (global_sure, True),
-            (global_check, False),
-        ):
-            for stub in stubs:
-                if stub.times and uses.get(stub.id, 0) >= stub.times and stub.id not in exempt:
-                    continue
-                if stub.headers is not None and not headers_match(stub.headers, headers):
-                    continue
-                if not checked and not _request_matches(stub, request, index):
-                    continue
-                key = (stub.priority, stub.declared, 0 if stub.is_global else 1, -stub.order)
-                if best_key is None or key > best_key:
-                    best, best_key = stub, key
+        best_rank: tuple[int, int, int, int] | None = None
+        for stub, known in candidates:
+            if stub.times and uses.get(stub.id, 0) >= stub.times and stub.id not in exempt:
+                continue
+            if stub.headers is not None and not headers_match(stub.headers, headers):
+                continue
+            if not known and not _request_matches(stub, request, index):
+                continue
+            if best_rank is None or stub.rank > best_rank:
+                best, best_rank = stub, stub.rank
         if best is None:
             return None
         if best.id in exempt:
-            return Match(best, uses.get(best.id, 0))
+            return _new_tuple(Match, (best, uses.get(best.id, 0)))
         attempt = uses.get(best.id, 0) + 1
         if count:
             uses[best.id] = attempt
-        return Match(best, attempt)
+        return _new_tuple(Match, (best, attempt))
 
     def closest(
         self, session_id: str, path: str, request: Mapping[str, Any]

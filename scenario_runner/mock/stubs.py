@@ -78,11 +78,18 @@ class Stub:
     context: Mapping[str, Any] = field(default_factory=dict)  # names for output templates
     order: int = 0  # declaration order, set by the stub store
     declared: int = 0
+    # How it ranks among stubs that match, highest wins: priority, then most declared
+    # fields, then a session stub over a global one, then declaration order.
+    rank: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def __post_init__(self) -> None:
         self.declared = sum(
             declared_fields(m) for m in (self.headers, self.input, *(self.inputs or ())) if m
         )
+        self.set_rank()
+
+    def set_rank(self) -> None:
+        self.rank = (self.priority, self.declared, 0 if self.is_global else 1, -self.order)
 
     @property
     def path(self) -> str:

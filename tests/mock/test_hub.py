@@ -31,6 +31,9 @@ async def test_settled_waits_for_calls_the_mock_has_not_finished() -> None:
     await asyncio.sleep(0.01)
     assert not waiting.done()
     hub.record_call(Call("s1", finished_at=time.time()))
+    await asyncio.sleep(0.01)
+    assert not waiting.done(), "a recorded call is not finished until the mock says so"
+    hub.call_finished("s1")
     await asyncio.wait_for(waiting, 1)
     assert [e.kind for e in await hub.events("s1")] == ["mock_call"]
 
@@ -66,16 +69,15 @@ async def test_problems_from_the_mock_are_taken_once_per_session() -> None:
     assert hub.take_problems("s1") == []
 
 
-async def test_a_session_nobody_reads_is_written_out_in_batches() -> None:
+async def test_calls_of_a_session_nobody_reads_wait_for_a_reader_and_none_is_lost() -> None:
     hub = SessionHub()
-    for _ in range(255):
-        hub.record_call(Call("stray"))
-    await asyncio.sleep(0.02)
-    assert hub.live("stray") is None, "below the bound, calls wait for a reader"
-    hub.record_call(Call("stray"))
-    await asyncio.sleep(0.02)  # the write started when the queue reached its bound
-    live = hub.live("stray")
-    assert live is not None and len(live.events) == 256
+    for number in range(1000):
+        hub.record_call(Call("stray", method=f"call-{number}"))
+    await asyncio.sleep(0.01)
+    assert hub.live("stray") is None, "queued calls are not written out without a reader"
+    events = await hub.events("stray")
+    assert [e.data["method"] for e in events] == [f"call-{n}" for n in range(1000)]
+    assert [e.sequence for e in events] == list(range(1, 1001))
 
 
 async def test_close_deletes_the_session_unless_kept_and_a_kept_one_has_every_call(

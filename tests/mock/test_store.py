@@ -136,9 +136,9 @@ def test_index_picks_the_declared_value_and_keeps_unindexed_stubs(make: Any) -> 
     assert winner(store, {"name": "zzz"}) == "catch-all"
     assert winner(store, {"other": 1}) == "catch-all"  # key absent: only unindexed stubs
     assert winner(store, {"user_name": "n3"}) == "camel"  # found under its other spelling
-    matching, to_check = store.session("s").candidates(PATH, {"name": "n150"})
-    assert [s.id for s in matching] == ["n150"]  # its whole input is that value: no check
-    assert {s.id for s in to_check} == {"catch-all", "regex", "camel"}
+    candidates = store.session("s").candidates(PATH, {"name": "n150"})
+    assert [s.id for s, known in candidates if known] == ["n150"]  # its whole input: no check
+    assert {s.id for s, known in candidates if not known} == {"catch-all", "regex", "camel"}
 
 
 def test_index_falls_back_to_a_scan_for_non_string_values(make: Any) -> None:
@@ -196,6 +196,10 @@ def test_index_agrees_with_a_full_scan(make: Any, monkeypatch: pytest.MonkeyPatc
     store = StubStore()
     store.add("s", stubs[:150])
     store.add(None, stubs[150:])
+    monkeypatch.setattr(store_module, "INDEX_THRESHOLD", 10**9)
+    scanning = StubStore()  # built with the same stubs in the same order, never indexed
+    scanning.add("s", stubs[:150])
+    scanning.add(None, stubs[150:])
     requests = [
         {"name": rng.choice([*names, "none", 5]), "nick_name": rng.choice(names)}
         for _ in range(300)
@@ -203,10 +207,19 @@ def test_index_agrees_with_a_full_scan(make: Any, monkeypatch: pytest.MonkeyPatc
     requests += [{"nick_name": "v1"}, {}]
     for request in requests:
         headers = {"x-t": rng.choice(["1", "2", "3"])}
-        indexed = store.match("s", PATH, request, headers, count=False)
-        monkeypatch.setattr(store_module, "INDEX_THRESHOLD", 10**9)
-        scanned = store.match("s", PATH, request, headers, count=False)
+        scanned = scanning.match("s", PATH, request, headers, count=False)
         monkeypatch.setattr(store_module, "INDEX_THRESHOLD", INDEX_THRESHOLD)
+        indexed = store.match("s", PATH, request, headers, count=False)
         assert (indexed and indexed.stub.id) == (scanned and scanned.stub.id), request
-    built = [*store.session("s")._indexes.values(), *store.global_stubs._indexes.values()]
+    built = [
+        plan.index
+        for stubs in (store.session("s"), store.global_stubs)
+        for plan in stubs._plans.values()
+    ]
+    unbuilt = [
+        plan.index
+        for stubs in (scanning.session("s"), scanning.global_stubs)
+        for plan in stubs._plans.values()
+    ]
+    assert unbuilt == [None, None], "the scanning store built an index"
     assert all(index is not None for index in built) and len(built) == 2, "no index was built"
