@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _package import byte_compile
+
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = "import grpc, grpc_tools.protoc, yaml, jsonschema, jinja2"
 
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     print(f"$ python bench/bench_cold_start.py --runs {args.runs}")
+    print(byte_compile())
     root = Path(tempfile.mkdtemp(prefix="bench-cold-"))
     try:
         shutil.copytree(REPO / "protos", root / "protos")

@@ -6,7 +6,8 @@
 The method has ``--stubs`` stubs in the calling session: all but one expect other names
 (``input.equals``), and the one that matches is declared last, so selection cannot stop at
 the first stub. The bare grpc.aio server answers every call with a pre-serialised reply.
-Each server runs in its own process; one client loop (``--concurrency`` calls in flight)
+Each server runs in its own process (the mock's with the collector settings scenario-run
+uses, ``scenario_runner.collector``); one client loop (``--concurrency`` calls in flight)
 drives both, alternating round by round. Prints calls/s (median) for each and the ratio
 mock/bare (target ≥ 0.9). ``--no-index`` turns off the store's ``equals`` index in the mock
 (a plain scan of every stub), to show what the index buys.
@@ -34,6 +35,7 @@ from _bare import (
 )
 from grpc import aio
 
+from scenario_runner import collector
 from scenario_runner.mock import store as store_module
 from scenario_runner.mock.server import MockServer
 from scenario_runner.mock.stubs import build_stub
@@ -46,6 +48,7 @@ TARGET = 0.9
 
 
 async def mock_server(stubs: int, index: bool, log: bool = True) -> tuple[MockServer, int]:
+    collector.tune()  # as scenario-run sets its process up before it starts the mock
     if not index:
         store_module.INDEX_THRESHOLD = 10**9
     registry = compile_protos([PROTOS])

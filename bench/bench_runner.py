@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import grpc
+from _package import byte_compile
 from grpc import aio
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,6 +130,7 @@ def main() -> None:
         f"$ python bench/bench_runner.py --scenarios {args.scenarios} "
         f"--workers {args.workers} --rounds {args.rounds}"
     )
+    print(byte_compile())
     root = Path(tempfile.mkdtemp(prefix="bench-runner-"))
     try:
         write_suite(root, args.scenarios)

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
+from . import __version__, collector
 from .config import CONFIG_FILE, Options, build_options, read_config_file
 from .errors import ConfigError, HarnessError, ProtoCompileError, ScenarioError
 from .mock.hub import APP_NAME, USER_ID, SessionHub
@@ -236,6 +236,7 @@ def _write_report(options: Options, results: Sequence[ScenarioResult]) -> None:
 
 def _run(options: Options) -> int:
     started = time.perf_counter()
+    collector.tune()
     try:
         registry = _compile(options)
         files = _discover(options)
@@ -264,6 +265,7 @@ def _run(options: Options) -> int:
         )
 
     def run_slice(part: Sequence[Scenario], send: OnResult, stop: Callable[[], bool]) -> None:
+        collector.freeze_loaded()
         share = replace(options, workers=max(1, math.ceil(options.workers / processes)))
         asyncio.run(_run_async(share, registry, part, global_stubs, send, stop))
 
@@ -292,6 +294,7 @@ def _run(options: Options) -> int:
             loaded = _reload(loader, [e for e in runnable if not e.parallel])
         scenarios = [loaded[e.order] for e in runnable if e.order in loaded]
         if scenarios:
+            collector.freeze_loaded()
             asyncio.run(
                 _run_async(options, registry, scenarios, global_stubs, finished, failed_already)
             )

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Collection
 from typing import Any, Protocol
 
+from ..ids import random_hex
 from ..sessions import Event, InMemorySessionService, Session, SessionService
 
 APP_NAME = "scenario-run"
@@ -39,11 +39,6 @@ class FinishedCall(Protocol):
     def finished_at(self) -> float: ...  # epoch seconds
 
     def data(self) -> dict[str, Any]: ...
-
-
-def _event_id() -> str:
-    """A random 128-bit id in uuid4's hex form, without uuid4's system call per event."""
-    return f"{random.getrandbits(128):032x}"
 
 
 class SessionHub:
@@ -82,7 +77,7 @@ class SessionHub:
         await self._flush(session_id)
         session = self._live.get(session_id) or await self.open(session_id)
         event = Event(
-            kind=kind, data=data, state_delta=state_delta or {}, author=author, id=_event_id()
+            kind=kind, data=data, state_delta=state_delta or {}, author=author, id=random_hex()
         )
         return await self.service.append_event(session, event)
 
@@ -107,7 +102,7 @@ class SessionHub:
                 kind="mock_call",
                 data=call.data(),
                 author="mock",
-                id=_event_id(),
+                id=random_hex(),
                 timestamp=call.finished_at,
             )
             await self.service.append_event(session, event)

@@ -17,6 +17,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, NamedTuple, cast
 
 import grpc
@@ -46,7 +47,10 @@ class MockCall(NamedTuple):
     the ``mock_call`` event's data).
 
     A tuple of plain values: the garbage collector stops tracking it the first time it sees
-    it, so a long history costs no collector time (a tracked record per call did).
+    it, so a long history costs no collector time (a tracked record per call did). A unary
+    request answered inline is kept as the bytes that came in, with ``decode`` to read them
+    again: a fifth of the memory of its JSON form, and growing memory is what a long history
+    costs most.
     """
 
     session_id: str
@@ -62,6 +66,7 @@ class MockCall(NamedTuple):
     request: Any
     response_key: str  # "response", or "responses" for a server stream
     response: Any
+    decode: Callable[[bytes], dict[str, Any]] | None = None  # set when ``request`` is bytes
 
     def data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -71,7 +76,7 @@ class MockCall(NamedTuple):
             "status": self.status,
             "message": self.message,
             "elapsed": round(self.elapsed, 6),
-            self.request_key: self.request,
+            self.request_key: self.request if self.decode is None else self.decode(self.request),
             self.response_key: self.response,
         }
         if self.error:
@@ -149,6 +154,7 @@ class CallRecord:
                 self.request if requests is None else requests,
                 "response" if responses is None else "responses",
                 self.response if responses is None else responses,
+                None,
             ),
         )
 
@@ -171,6 +177,7 @@ class MockServer:
         # Calls from one client carry the same metadata: they share one (read-only) headers
         # dict, which every call record of the session keeps.
         self._callers: dict[tuple[Any, ...], tuple[dict[str, str], str]] = {}
+        self._unary_handlers: dict[str, Callable[..., Any]] = {}
         self._status_class: Any = None
         self._build_handlers()
         self.port = 0
@@ -179,7 +186,7 @@ class MockServer:
 
     async def start(self, address: str = "127.0.0.1:0") -> int:
         server = aio.server(options=[("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers((_Router(self._handlers),))
+        server.add_generic_rpc_handlers((_Router(self._handlers, self._unary_handlers),))
         port: int = server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"cannot listen on {address}")
@@ -213,7 +220,8 @@ class MockServer:
                     self._wrap(method, self._server_stream)
                 )
             else:
-                handler = grpc.unary_unary_rpc_method_handler(self._unary_handler(method))
+                self._unary_handlers[path] = self._unary_handler(method)
+                continue
             self._handlers[path] = handler
 
     def _wrap(self, method: MethodInfo, body: _Body) -> _Handler:
@@ -245,9 +253,11 @@ class MockServer:
         read = self._readers[path]
         general = cast(_UnaryHandler, self._wrap(method, self._unary))
 
-        async def handle(request: bytes, context: aio.ServicerContext) -> bytes | None:
+        async def handle(
+            metadata: tuple[Any, ...], request: bytes, context: aio.ServicerContext
+        ) -> bytes | None:
             started = time.perf_counter()
-            headers, session_id = self._caller(context)
+            headers, session_id = self._caller_of(metadata)
             try:
                 message = read(request)
                 match = self.store.match(session_id, path, message, headers)
@@ -276,9 +286,10 @@ class MockServer:
                         "",
                         time.perf_counter() - started,
                         "request",
-                        message,
+                        request,
                         "response",
                         output.data if output.data is not None else {},
+                        read,
                     ),
                 )
             )
@@ -327,7 +338,9 @@ class MockServer:
 
     def _caller(self, context: aio.ServicerContext) -> tuple[dict[str, str], str]:
         """The call's headers and session id."""
-        metadata = context.invocation_metadata() or ()
+        return self._caller_of(context.invocation_metadata() or ())
+
+    def _caller_of(self, metadata: tuple[Any, ...]) -> tuple[dict[str, str], str]:
         known = self._callers.get(metadata)
         if known is None:
             headers = headers_of(metadata)
@@ -624,12 +637,29 @@ def _ended_status(context: aio.ServicerContext) -> grpc.StatusCode:
 
 
 class _Router(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no types
-    """Routes by the HTTP/2 path; unknown methods get UNIMPLEMENTED from grpc itself."""
+    """Routes by the HTTP/2 path; unknown methods get UNIMPLEMENTED from grpc itself.
 
-    def __init__(self, handlers: Mapping[str, grpc.RpcMethodHandler]) -> None:
+    A unary call's handler is made for the call, bound to the request metadata gRPC has
+    already read to route it: asking the call's context again would build it a second time.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[str, grpc.RpcMethodHandler],
+        unary: Mapping[str, Callable[..., Any]],
+    ) -> None:
         self._handlers = handlers
+        self._unary = unary
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler | None:
-        return self._handlers.get(handler_call_details.method)
+        path = handler_call_details.method
+        unary = self._unary.get(path)
+        if unary is None:
+            return self._handlers.get(path)
+        bound = partial(unary, handler_call_details.invocation_metadata)
+        return _new_tuple(_HANDLER, (False, False, None, None, bound, None, None, None))
+
+
+_HANDLER = type(grpc.unary_unary_rpc_method_handler(print))  # grpc's RpcMethodHandler tuple

@@ -6,7 +6,6 @@ templates is: match, count, send the prepared bytes.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from google.protobuf.descriptor import FileDescriptor
 from google.protobuf.message import Message
 
 from ..durations import parse_duration
+from ..ids import random_uuid
 from ..matchers import metadata_text
 from ..protos import MethodInfo, ProtoRegistry
 from ..status import parse_status
@@ -117,7 +117,7 @@ def build_stub(
     output = _build_output(raw.get("output") or {}, method, registry)
     inputs = raw.get("inputs")
     return Stub(
-        id=str(raw.get("id") or uuid.uuid4()),
+        id=str(raw.get("id") or random_uuid()),
         method=method,
         raw=dict(raw),
         priority=int(raw.get("priority") or 0),

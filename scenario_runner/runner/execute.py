@@ -6,13 +6,13 @@ import asyncio
 import re
 import time
 import traceback
-import uuid
 from collections import ChainMap, Counter
 from collections.abc import Mapping
 from typing import Any
 
 from ..durations import parse_duration
 from ..errors import HarnessError, ScenarioError, ScenarioFileError, TemplateError
+from ..ids import random_hex
 from ..matchers import metadata_text
 from ..mock.stubs import Stub
 from ..protos import MethodInfo, descriptor_of
@@ -99,7 +99,7 @@ class ScenarioRun:
                     ("session", "id"),
                 )
         else:
-            self.session_id = f"{sc.slug}-{uuid.uuid4().hex[:12]}"
+            self.session_id = f"{sc.slug}-{random_hex(12)}"
         self.base["session"] = {"id": self.session_id}
         for key in after_session:
             self.state[key] = self.render(sc.vars[key], ("vars", key))

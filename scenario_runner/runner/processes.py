@@ -9,6 +9,7 @@ only use gRPC if its parent has not).
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import sys
@@ -25,6 +26,7 @@ from ..scenario.model import Scenario
 
 PROCESSES_ENV = "SCENARIO_RUN_PROCESSES"
 FILES_PER_PROCESS = 200  # below this, a second process costs more than it saves
+BATCH_SECONDS = 0.05  # results wait at most this long in a worker before going to the parent
 
 Order = tuple[int, int]
 LoadSlice = Callable[[Sequence[tuple[int, Path]]], list[Scenario | BrokenScenario]]
@@ -129,11 +131,12 @@ class WorkerPool:
                     message = conn.recv()
                 except EOFError:
                     message = None
-                if isinstance(message, ScenarioResult):
-                    reported.add(message.order)
-                    on_result(message)
-                    if fail_fast and message.outcome in (Outcome.FAILED, Outcome.ERRORED):
-                        self._stop.set()
+                if isinstance(message, list):
+                    for result in message:
+                        reported.add(result.order)
+                        on_result(result)
+                        if fail_fast and result.outcome in (Outcome.FAILED, Outcome.ERRORED):
+                            self._stop.set()
                     continue
                 process, own = pending.pop(conn)
                 process.join()
@@ -162,7 +165,11 @@ class WorkerPool:
             chosen: set[Order] = conn.recv()
             scenarios = [i for i in items if isinstance(i, Scenario) and i.order in chosen]
             if scenarios:
-                self._run(scenarios, conn.send, self._stop.is_set)
+                batches = _Batches(conn)
+                try:
+                    self._run(scenarios, batches.add, self._stop.is_set)
+                finally:
+                    batches.send()
         except (KeyboardInterrupt, EOFError, BrokenPipeError):
             code = 130
         except BaseException as exc:  # reported through the parent as unfinished scenarios
@@ -175,3 +182,30 @@ class WorkerPool:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)  # skip the parent's atexit handlers, inherited through fork
+
+
+class _Batches:
+    """A worker's results on their way to the parent, a list at a time: one pipe write and
+    one wake-up of the parent per batch rather than per scenario. A batch leaves once it
+    is ``BATCH_SECONDS`` old, at once when it holds a failure (for ``--fail-fast`` and the
+    console), and at the end."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._batch: list[ScenarioResult] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, result: ScenarioResult) -> None:
+        self._batch.append(result)
+        if result.outcome in (Outcome.FAILED, Outcome.ERRORED):
+            self.send()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(BATCH_SECONDS, self.send)
+
+    def send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._conn.send(batch)

@@ -7,6 +7,7 @@ runner can name ``file:line`` for anything that goes wrong.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +88,7 @@ class Scenario:
     def order(self) -> tuple[int, int]:
         return (self.file_index, self.document.index)
 
-    @property
+    @functools.cached_property
     def slug(self) -> str:
         return slugify(self.name)
 

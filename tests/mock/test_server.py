@@ -135,6 +135,23 @@ def hello(name: str, message: str, **extra: Any) -> dict[str, Any]:
 # -- unary: matching ---------------------------------------------------------------------------
 
 
+async def test_a_static_answer_is_recorded_like_any_other_call(env: Env) -> None:
+    """The inline path (static reply) records what the general path records."""
+    stub = env.stub(hello("ada", "hi ada"))
+    result = await env.call(SAY_HELLO, {"name": "ada"}, metadata=(("x-extra", "1"),))
+    assert result.status is grpc.StatusCode.OK
+    (event,) = await env.events(count=1)
+    assert event["method"] == "helloworld.Greeter/SayHello"
+    assert event["stub_id"] == stub.id
+    assert event["status"] == "OK"
+    assert event["message"] == ""
+    assert event["request"] == {"name": "ada"}
+    assert event["response"] == {"message": "hi ada"}
+    assert event["metadata"]["x-extra"] == "1"
+    assert event["metadata"]["x-mock-session"] == env.session
+    assert 0 <= event["elapsed"] < 5
+
+
 async def test_unary_equals_contains_matches(env: Env) -> None:
     env.stub(
         {

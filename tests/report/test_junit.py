@@ -388,3 +388,19 @@ def test_written_report_is_readable_by_others(tmp_path: Path) -> None:
     target = tmp_path / "junit.xml"
     write_junit(target, [], hostname="h")
     assert target.stat().st_mode & 0o444 == 0o444
+
+
+def test_sanitize_keeps_exactly_the_characters_of_xml_1_0() -> None:
+    """Every code point, held against XML 1.0's Char production."""
+
+    def allowed(code: int) -> bool:
+        return (
+            code in (0x9, 0xA, 0xD)
+            or 0x20 <= code <= 0xD7FF
+            or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF
+        )
+
+    everything = "".join(map(chr, range(0x110000)))
+    expected = "".join(chr(code) for code in range(0x110000) if allowed(code))
+    assert sanitize_xml_text(everything) == expected

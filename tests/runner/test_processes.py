@@ -1,0 +1,56 @@
+"""How a worker process hands its results to the parent (over a real pipe)."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+
+from scenario_runner.results import Outcome, Problem, ScenarioResult
+from scenario_runner.runner import processes
+from scenario_runner.runner.processes import _Batches
+
+
+def result(number: int, outcome: Outcome = Outcome.PASSED) -> ScenarioResult:
+    problem = Problem("boom", "boom", "ExpectationFailed") if outcome is Outcome.FAILED else None
+    return ScenarioResult(f"s{number}.yaml", f"scenario {number}", outcome, problem=problem)
+
+
+async def test_passing_results_leave_together_once_the_batch_is_old_enough() -> None:
+    parent, child = multiprocessing.Pipe(duplex=False)
+    batches = _Batches(child)
+    for number in range(3):
+        batches.add(result(number))
+    assert not parent.poll(), "nothing is sent before the batch is due"
+    await asyncio.sleep(processes.BATCH_SECONDS * 3)
+    assert parent.poll(1)
+    assert [r.name for r in parent.recv()] == ["scenario 0", "scenario 1", "scenario 2"]
+    assert not parent.poll()
+
+
+async def test_a_failure_leaves_at_once_with_what_waited_before_it() -> None:
+    parent, child = multiprocessing.Pipe(duplex=False)
+    batches = _Batches(child)
+    batches.add(result(1))
+    batches.add(result(2, Outcome.FAILED))
+    assert parent.poll(1)
+    assert [(r.name, r.outcome) for r in parent.recv()] == [
+        ("scenario 1", Outcome.PASSED),
+        ("scenario 2", Outcome.FAILED),
+    ]
+    await asyncio.sleep(processes.BATCH_SECONDS * 3)
+    assert not parent.poll(), "the timer of the sent batch was cancelled"
+
+
+def test_what_is_left_is_sent_at_the_end() -> None:
+    parent, child = multiprocessing.Pipe(duplex=False)
+    batches = _Batches(child)
+
+    async def run() -> None:
+        batches.add(result(7))
+
+    asyncio.run(run())  # the loop is gone before the batch was due
+    batches.send()
+    assert parent.poll(1)
+    assert [r.name for r in parent.recv()] == ["scenario 7"]
+    batches.send()
+    assert not parent.poll(), "an empty batch is not sent"

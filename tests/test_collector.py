@@ -1,0 +1,33 @@
+"""The collector settings a run applies to its process."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from scenario_runner import collector
+
+
+@pytest.fixture
+def restored() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    gc.set_threshold(*thresholds)
+    gc.unfreeze()
+
+
+@pytest.mark.usefixtures("restored")
+def test_tune_raises_the_young_threshold_and_keeps_the_others() -> None:
+    gc.set_threshold(700, 10, 10)
+    collector.tune()
+    assert gc.get_threshold() == (collector.FIRST_GENERATION, 10, 10)
+
+
+@pytest.mark.usefixtures("restored")
+def test_freeze_loaded_takes_what_exists_out_of_collections() -> None:
+    before = gc.get_freeze_count()
+    loaded = [[index] for index in range(1000)]
+    collector.freeze_loaded()
+    assert gc.get_freeze_count() >= before + len(loaded)
