@@ -1,4 +1,5 @@
-"""Jinja2 templates in scenario values: sandboxed, undefined names are errors.
+"""Jinja2 templates in scenario values: sandboxed, undefined names are errors, and the
+values a template is given cannot be changed by it (``request.pop(...)`` is refused).
 
 A string that is exactly one ``{{ expr }}`` keeps the type of the value (a number stays a
 number, a dict stays a dict); any other string with ``{{`` or ``{%`` renders to a string.
@@ -16,7 +17,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
@@ -45,7 +46,9 @@ class Templates:
     """Compiles and caches templates; one instance per run."""
 
     def __init__(self) -> None:
-        self._env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+        self._env = ImmutableSandboxedEnvironment(
+            undefined=jinja2.StrictUndefined, autoescape=False
+        )
         self._env.globals.update(GLOBALS)
         self._expressions: dict[str, Any] = {}
         self._templates: dict[str, jinja2.Template] = {}

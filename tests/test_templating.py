@@ -111,3 +111,12 @@ def test_template_strings_and_is_template() -> None:
 )
 def test_slugify(name: str, slug: str) -> None:
     assert slugify(name) == slug
+
+
+def test_a_template_cannot_change_the_values_it_is_given(templates: Templates) -> None:
+    """The mock hands every template the same decoded request for the same bytes."""
+    given = {"request": {"name": "ada", "tags": ["a"]}}
+    for text in ("{{ request.pop('name') }}", "{{ request.tags.append('b') }}"):
+        with pytest.raises(TemplateProblem):
+            templates.render(text, given)
+    assert given == {"request": {"name": "ada", "tags": ["a"]}}

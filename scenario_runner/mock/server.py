@@ -38,6 +38,8 @@ _OK = grpc.StatusCode.OK
 _STATUS_NAMES = {code: code.name for code in grpc.StatusCode}
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 _CALLERS_KEPT = 1024  # distinct metadata tuples remembered before starting afresh
+_DECODED_KEPT = 1024  # decoded unary requests remembered per method, then afresh
+_DECODED_SIZE = 1024  # bytes: larger requests are decoded every time
 # A call cancelled this close to its deadline (seconds) ended because of the deadline.
 _DEADLINE_SLACK = 0.01
 
@@ -251,15 +253,26 @@ class MockServer:
         path = method.path
         name = method.full_name
         read = self._readers[path]
+        # Requests whose bytes were seen before (the same request from many scenarios, each
+        # in its own session, or a client repeating itself) are decoded once. The decoded
+        # form is only matched and rendered, never changed; records decode their own copy.
+        decoded: dict[bytes, dict[str, Any]] = {}
         general = cast(_UnaryHandler, self._wrap(method, self._unary))
 
         async def handle(
             metadata: tuple[Any, ...], request: bytes, context: aio.ServicerContext
         ) -> bytes | None:
             started = time.perf_counter()
-            headers, session_id = self._caller_of(metadata)
+            caller = self._callers.get(metadata)
+            headers, session_id = caller if caller is not None else self._caller_of(metadata)
             try:
-                message = read(request)
+                message = decoded.get(request)
+                if message is None:
+                    message = read(request)
+                    if len(request) <= _DECODED_SIZE:
+                        if len(decoded) >= _DECODED_KEPT:
+                            decoded.clear()
+                        decoded[request] = message
                 match = self.store.match(session_id, path, message, headers)
             except Exception:
                 return await general(request, context)  # which reports what went wrong
@@ -269,7 +282,7 @@ class MockServer:
             output = stub.output
             reply = output.static_reply
             if reply is None:  # a template, an error, a delay or headers to send
-                return await general(_Matched(message, match), context)
+                return await general(_Matched(request, message, match), context)
             if output.trailers:
                 context.set_trailing_metadata(output.trailers)
             self.hub.record_call(
@@ -302,7 +315,7 @@ class MockServer:
     ) -> bytes | None:
         if isinstance(request, _Matched):
             message, match = request.message, request.match
-            call.request = message
+            call.request = self._readers[call.method.path](request.raw)  # the record's own
         else:
             message = self._decode(call.method, request, call)
             found = self.store.match(call.session_id, call.method.path, message, call.headers)
@@ -587,6 +600,7 @@ class MockServer:
 class _Matched(NamedTuple):
     """A unary request already read and matched (by the inline path), to answer in full."""
 
+    raw: bytes
     message: dict[str, Any]
     match: Match
 

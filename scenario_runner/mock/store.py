@@ -152,9 +152,10 @@ class StubSet:
                 return _NONE
             index = _build_index(stubs) if len(stubs) >= INDEX_THRESHOLD else None
             plan = self._plans[path] = _Plan(index, _to_check(stubs))
-        if plan.index is None or not _is_message(request):
+        index = plan.index
+        if index is None or (type(request) is not dict and not _is_message(request)):
             return plan.every
-        return plan.index.candidates(request)
+        return index.candidates(request)
 
 
 class StubStore:
@@ -224,12 +225,13 @@ class StubStore:
                 best, best_rank = stub, stub.rank
         if best is None:
             return None
-        if best.id in exempt:
-            return _new_tuple(Match, (best, uses.get(best.id, 0)))
-        attempt = uses.get(best.id, 0) + 1
+        stub_id = best.id
+        used = uses.get(stub_id, 0)
+        if stub_id in exempt:
+            return _new_tuple(Match, (best, used))
         if count:
-            uses[best.id] = attempt
-        return _new_tuple(Match, (best, attempt))
+            uses[stub_id] = used + 1
+        return _new_tuple(Match, (best, used + 1))
 
     def closest(
         self, session_id: str, path: str, request: Mapping[str, Any]

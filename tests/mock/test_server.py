@@ -416,6 +416,27 @@ async def test_repeated_header_is_joined_for_matching(env: Env) -> None:
     assert result.response == {"message": "both"}
 
 
+async def test_the_same_request_bytes_are_matched_afresh_and_recorded_apart(env: Env) -> None:
+    """Repeated request bytes are decoded once; nothing a call does reaches the next one."""
+    env.stub(hello("a", "first"), session="one")
+    env.stub(
+        {"call": SAY_HELLO, "output": {"data": {"message": "{{ request.pop('name') }}"}}},
+        session="two",
+    )
+    env.stub(hello("a", "third"), session="three")
+    assert (await env.call(SAY_HELLO, {"name": "a"}, session="one")).response == {
+        "message": "first"
+    }
+    refused = await env.call(SAY_HELLO, {"name": "a"}, session="two")
+    assert refused.status is grpc.StatusCode.INTERNAL
+    assert (await env.call(SAY_HELLO, {"name": "a"}, session="three")).response == {
+        "message": "third"
+    }
+    (one,), (two,), (three,) = [await env.events(s, count=1) for s in ("one", "two", "three")]
+    assert one["request"] == two["request"] == three["request"] == {"name": "a"}
+    assert one["request"] is not three["request"]
+
+
 # -- sessions ----------------------------------------------------------------------------------
 
 
