@@ -9,6 +9,7 @@ from typing import Any
 from ..sessions import Event
 
 _MAX_VALUE = 2000
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
 
 
 def format_events(events: Sequence[Event]) -> str:
@@ -51,5 +52,5 @@ def _call_body(data: dict[str, Any]) -> str:
 
 
 def _json(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    text = _ENCODE(value)
     return text if len(text) <= _MAX_VALUE else text[:_MAX_VALUE] + "…"

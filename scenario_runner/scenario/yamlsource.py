@@ -22,6 +22,32 @@ try:
 except AttributeError:  # pragma: no cover - libyaml missing
     _BaseLoader = yaml.SafeLoader
 
+# The tag of each plain scalar seen so far: resolving one runs a chain of regular
+# expressions, and scenario files repeat the same keys and values over and over.
+_PLAIN_SCALAR_TAGS: dict[str, str] = {}
+_PLAIN_SCALARS_KEPT = 50_000
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """The C loader, with plain scalars' tags remembered and no path resolvers (unused)."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = _PLAIN_SCALAR_TAGS.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_PLAIN_SCALAR_TAGS) < _PLAIN_SCALARS_KEPT:
+                    _PLAIN_SCALAR_TAGS[value] = tag
+            return tag
+        return str(super().resolve(kind, value, implicit))
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
@@ -97,7 +123,7 @@ def load_documents(text: str, file: str) -> list[SourceDocument]:
     """Every document of a YAML stream; ``ScenarioFileError`` on a syntax error."""
     lines = text.splitlines()
     documents: list[SourceDocument] = []
-    loader = _BaseLoader(text)
+    loader = _Loader(text)
     try:
         index = 0
         while loader.check_node():
@@ -125,7 +151,7 @@ def load_documents(text: str, file: str) -> list[SourceDocument]:
 
 
 def _build(
-    loader: yaml.SafeLoader,
+    loader: _Loader,
     node: yaml.Node,
     path: PathKey,
     marks: dict[PathKey, tuple[int, int]],
