@@ -38,7 +38,7 @@ _OK = grpc.StatusCode.OK
 _STATUS_NAMES = {code: code.name for code in grpc.StatusCode}
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 _CALLERS_KEPT = 1024  # distinct metadata tuples remembered before starting afresh
-_DECODED_KEPT = 1024  # decoded unary requests remembered per method, then afresh
+_DECODED_KEPT = 4096  # decoded unary requests remembered (all methods), then afresh
 _DECODED_SIZE = 1024  # bytes: larger requests are decoded every time
 # A call cancelled this close to its deadline (seconds) ended because of the deadline.
 _DEADLINE_SLACK = 0.01
@@ -180,6 +180,11 @@ class MockServer:
         # dict, which every call record of the session keeps.
         self._callers: dict[tuple[Any, ...], tuple[dict[str, str], str]] = {}
         self._unary_handlers: dict[str, Callable[..., Any]] = {}
+        # Unary requests whose bytes were seen before (the same request from many scenarios,
+        # each in its own session, or a client repeating itself) are decoded once. The
+        # decoded form is only matched and rendered, never changed; call records decode
+        # their own copy.
+        self._decoded: dict[tuple[str, bytes], dict[str, Any]] = {}
         self._status_class: Any = None
         self._build_handlers()
         self.port = 0
@@ -253,10 +258,7 @@ class MockServer:
         path = method.path
         name = method.full_name
         read = self._readers[path]
-        # Requests whose bytes were seen before (the same request from many scenarios, each
-        # in its own session, or a client repeating itself) are decoded once. The decoded
-        # form is only matched and rendered, never changed; records decode their own copy.
-        decoded: dict[bytes, dict[str, Any]] = {}
+        decoded = self._decoded
         general = cast(_UnaryHandler, self._wrap(method, self._unary))
 
         async def handle(
@@ -266,13 +268,14 @@ class MockServer:
             caller = self._callers.get(metadata)
             headers, session_id = caller if caller is not None else self._caller_of(metadata)
             try:
-                message = decoded.get(request)
+                key = (path, request)
+                message = decoded.get(key)
                 if message is None:
                     message = read(request)
                     if len(request) <= _DECODED_SIZE:
                         if len(decoded) >= _DECODED_KEPT:
                             decoded.clear()
-                        decoded[request] = message
+                        decoded[key] = message
                 match = self.store.match(session_id, path, message, headers)
             except Exception:
                 return await general(request, context)  # which reports what went wrong

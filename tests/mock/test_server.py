@@ -22,6 +22,7 @@ from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_fa
 from google.protobuf.message import Message
 from grpc import aio
 
+from scenario_runner.mock import server as server_module
 from scenario_runner.mock.hub import SessionHub
 from scenario_runner.mock.server import MockServer, request_reader
 from scenario_runner.mock.store import StubStore
@@ -435,6 +436,17 @@ async def test_the_same_request_bytes_are_matched_afresh_and_recorded_apart(env:
     (one,), (two,), (three,) = [await env.events(s, count=1) for s in ("one", "two", "three")]
     assert one["request"] == two["request"] == three["request"] == {"name": "a"}
     assert one["request"] is not three["request"]
+
+
+async def test_remembered_requests_are_bounded(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "_DECODED_KEPT", 3)
+    monkeypatch.setattr(server_module, "_DECODED_SIZE", 20)
+    env.mock._decoded.clear()
+    env.stub({"call": SAY_HELLO, "output": {"data": {"message": "any"}}})
+    for name in ("a", "b", "c", "d", "e", "x" * 30):
+        assert (await env.call(SAY_HELLO, {"name": name})).response == {"message": "any"}
+        assert len(env.mock._decoded) <= 3
+    assert all(len(raw) <= 20 for _, raw in env.mock._decoded), "a large request was kept"
 
 
 # -- sessions ----------------------------------------------------------------------------------
