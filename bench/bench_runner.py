@@ -2,7 +2,7 @@
 unary calls made by a bare grpc.aio client against a bare grpc.aio echo server, at the same
 concurrency, measured in the same run.
 
-    python bench/bench_runner.py [--scenarios 1000] [--workers 50] [--rounds 5]
+    python bench/bench_runner.py [--scenarios 1000] [--workers 50] [--rounds 9]
 
 Each scenario: 2 stubs, 2 unary calls, 1 verify. Target: scenario-run ≤ 2.0× the bare time.
 """
@@ -124,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     print(
         f"$ python bench/bench_runner.py --scenarios {args.scenarios} "
