@@ -235,8 +235,12 @@ def _write_report(options: Options, results: Sequence[ScenarioResult]) -> None:
 
 
 def _run(options: Options) -> int:
+    with collector.run_settings():
+        return _run_scenarios(options)
+
+
+def _run_scenarios(options: Options) -> int:
     started = time.perf_counter()
-    collector.tune()
     try:
         registry = _compile(options)
         files = _discover(options)

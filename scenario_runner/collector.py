@@ -11,7 +11,9 @@ Measured with ``bench/bench_runner.py`` and ``bench/bench_mock_unary.py`` (READM
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 FIRST_GENERATION = 10_000  # allocations between young collections (CPython's default: 700)
 
@@ -20,6 +22,20 @@ def tune() -> None:
     """Set the thresholds for a process that runs scenarios or serves the mock."""
     _, second, third = gc.get_threshold()
     gc.set_threshold(FIRST_GENERATION, second, third)
+
+
+@contextlib.contextmanager
+def run_settings() -> Iterator[None]:
+    """``tune()`` for the length of a run; afterwards the thresholds are back and what was
+    frozen is thawed, so a run made in-process (tests, a caller of ``cli.main``) leaves the
+    collector as it found it."""
+    thresholds = gc.get_threshold()
+    tune()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def freeze_loaded() -> None:

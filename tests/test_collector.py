@@ -31,3 +31,15 @@ def test_freeze_loaded_takes_what_exists_out_of_collections() -> None:
     loaded = [[index] for index in range(1000)]
     collector.freeze_loaded()
     assert gc.get_freeze_count() >= before + len(loaded)
+
+
+@pytest.mark.usefixtures("restored")
+def test_run_settings_leave_the_collector_as_they_found_it() -> None:
+    gc.set_threshold(700, 10, 10)
+    gc.unfreeze()
+    with collector.run_settings():
+        assert gc.get_threshold() == (collector.FIRST_GENERATION, 10, 10)
+        collector.freeze_loaded()
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == (700, 10, 10)
+    assert gc.get_freeze_count() == 0
