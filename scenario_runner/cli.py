@@ -4,37 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__, collector
+from . import __version__
 from .config import CONFIG_FILE, Options, build_options, read_config_file
-from .errors import ConfigError, HarnessError, ProtoCompileError, ScenarioError
-from .mock.hub import APP_NAME, USER_ID, SessionHub
-from .mock.server import MockServer
-from .mock.stubs import Stub, build_stub
-from .protos import ProtoRegistry, compile_protos
+from .engine import EXIT_CANNOT_START, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Run, Suite
+from .errors import ConfigError, ProtoCompileError, ScenarioError
+from .mock.hub import APP_NAME, USER_ID
 from .report.console import ConsoleReporter
 from .report.eventlog import format_events
-from .report.junit import write_junit
-from .results import Outcome, Problem, ScenarioResult
-from .runner.context import RunContext, RunOptions
-from .runner.engine import OnResult, broken_result, run_all
-from .runner.processes import Entry, WorkerPool, entry_of, process_count
-from .runner.select import Shard, select
-from .scenario.loader import BrokenScenario, Loader, LoadResult, discover
-from .scenario.model import Scenario, StubSource
+from .results import ScenarioResult
+from .scenario.loader import BrokenScenario
 from .scenario.schema import schema_text
-from .sessions import InMemorySessionService, SessionNotFoundError, SqliteSessionService
+from .sessions import SessionNotFoundError, SqliteSessionService
 
-EXIT_OK, EXIT_FAILED, EXIT_CANNOT_START, EXIT_INTERRUPTED = 0, 1, 2, 130
 COMMANDS = ("run", "validate", "list", "schema", "sessions")
 
 
@@ -92,6 +80,9 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--workers", type=int, metavar="N", help="concurrent scenarios")
         parser.add_argument("--fail-fast", action="store_true")
         parser.add_argument("--sessions-db", metavar="FILE", help="keep sessions in SQLite")
+        parser.add_argument(
+            "--mock-listen", metavar="HOST:PORT", help="where the mock listens (default: any port)"
+        )
     parser.add_argument("--version", action="version", version=f"scenario-run {__version__}")
     return parser
 
@@ -106,82 +97,14 @@ def _error(message: str, stream: TextIO | None = None) -> None:
     print(f"scenario-run: error: {message}", file=stream or sys.stderr)
 
 
-# -- shared steps ------------------------------------------------------------------------
-
-
-def _compile(options: Options) -> ProtoRegistry:
-    return compile_protos(
-        list(options.protos), list(options.import_paths), cache_dir=options.cache_dir
-    )
-
-
-def _discover(options: Options) -> list[Path]:
-    missing = [str(p) for p in options.paths if not p.exists()]
-    if missing:
-        raise ConfigError(f"no such file or folder: {', '.join(missing)}")
-    files = discover(list(options.paths))
-    if not files:
-        shown = ", ".join(str(p) for p in options.paths)
-        raise ConfigError(f"no scenario files (*.yaml, *.yml) in {shown}")
-    return files
-
-
-def _load(
-    options: Options, registry: ProtoRegistry, *, parse_outputs: bool = False
-) -> tuple[Loader, LoadResult]:
-    files = _discover(options)
-    loader = Loader(registry, parse_outputs=parse_outputs)
-    return loader, loader.load(files)
-
-
-def _choose(options: Options, entries: Sequence[Entry]) -> list[Entry]:
-    """-k, --tag, --skip-tag, then --shard, over every scenario in the stable order.
-
-    Broken files are always reported (like collection errors), whatever -k or --tag say."""
-    filtered = select(
-        entries,
-        text=lambda e: e.name,  # SPEC §2: -k is an expression on scenario names
-        tags=lambda e: e.tags,
-        keyword=options.keyword,
-        with_tags=options.tags,
-        without_tags=options.skip_tags,
-    )
-    kept = {e.order for e in filtered}
-    chosen = [e for e in entries if e.order in kept or e.broken is not None]
-    return Shard.parse(options.shard).take(chosen) if options.shard else chosen
-
-
-def _selected(options: Options, loaded: LoadResult) -> list[Scenario | BrokenScenario]:
-    items: list[Scenario | BrokenScenario] = [*loaded.scenarios, *loaded.broken]
-    items.sort(key=lambda item: item.order)
-    chosen = {e.order for e in _choose(options, [_entry(item) for item in items])}
-    return [item for item in items if item.order in chosen]
-
-
-def _load_slice(
-    loader: Loader, files: Sequence[tuple[int, Path]]
-) -> list[Scenario | BrokenScenario]:
-    items: list[Scenario | BrokenScenario] = []
-    for index, path in files:
-        scenarios, broken = loader.load_file(path, index)
-        items.extend(scenarios)
-        items.extend(broken)
-    return sorted(items, key=lambda item: item.order)
-
-
-def _entry(item: Scenario | BrokenScenario) -> Entry:
-    return entry_of(item, broken_result(item) if isinstance(item, BrokenScenario) else None)
-
-
 # -- commands ----------------------------------------------------------------------------
 
 
 def _validate(options: Options) -> int:
     try:
-        registry = _compile(options)
-        loader, loaded = _load(options, registry, parse_outputs=True)
-        for directory in options.stubs:
-            loader.load_stub_dir(directory)
+        suite = Suite(options, parse_outputs=True)
+        loaded = suite.load()
+        suite.global_stubs()
     except ProtoCompileError as exc:
         _error(f"protos do not compile:\n{exc}")
         return EXIT_CANNOT_START
@@ -199,12 +122,12 @@ def _validate(options: Options) -> int:
 
 def _list(options: Options) -> int:
     try:
-        registry = _compile(options)
-        _, loaded = _load(options, registry)
+        suite = Suite(options)
+        loaded = suite.load()
     except ProtoCompileError as exc:
         _error(f"protos do not compile:\n{exc}")
         return EXIT_CANNOT_START
-    for item in _selected(options, loaded):
+    for item in suite.selected(loaded):
         if isinstance(item, BrokenScenario):
             print(f"{item.file}::{item.name}  (invalid)")
         else:
@@ -214,162 +137,32 @@ def _list(options: Options) -> int:
     return EXIT_OK
 
 
-def _startup_failure(options: Options, message: str) -> int:
-    _error(message)
-    result = ScenarioResult(
-        file="scenario-run",
-        name="run could not start",
-        outcome=Outcome.ERRORED,
-        problem=Problem(message.splitlines()[0], message, "StartupError"),
-        timestamp=time.time(),
-    )
-    _write_report(options, [result])
-    return EXIT_CANNOT_START
+class _ConsoleObserver:
+    """What the console shows while a run goes on."""
 
+    def __init__(self, reporter: ConsoleReporter) -> None:
+        self.reporter = reporter
 
-def _write_report(options: Options, results: Sequence[ScenarioResult]) -> None:
-    try:
-        write_junit(options.junit_xml, results)
-    except OSError as exc:
-        _error(f"cannot write {options.junit_xml}: {exc}")
+    def run_started(self, total: int) -> None:
+        self.reporter.start(total)
+
+    def scenario_finished(self, result: ScenarioResult) -> None:
+        self.reporter.scenario_finished(result)
+
+    def notice(self, text: str) -> None:
+        self.reporter.notice(f"scenario-run: {text}")
 
 
 def _run(options: Options) -> int:
-    with collector.run_settings():
-        return _run_scenarios(options)
-
-
-def _run_scenarios(options: Options) -> int:
-    started = time.perf_counter()
-    try:
-        registry = _compile(options)
-        files = _discover(options)
-        loader = Loader(registry)
-        global_stubs = [s for d in options.stubs for s in loader.load_stub_dir(d)]
-        if options.shard:
-            Shard.parse(options.shard)
-    except ProtoCompileError as exc:
-        return _startup_failure(options, f"protos do not compile:\n{exc}")
-    except ConfigError as exc:
-        return _startup_failure(options, str(exc))
-    except ScenarioError as exc:
-        return _startup_failure(options, f"--stubs: {exc}")
-    indexed = list(enumerate(files))
-    processes = process_count(len(files))
     reporter = ConsoleReporter(sys.stdout, verbosity=options.verbosity)
-    results: list[ScenarioResult] = []
-
-    def finished(result: ScenarioResult) -> None:
-        results.append(result)
-        reporter.scenario_finished(result)
-
-    def failed_already() -> bool:
-        return options.fail_fast and any(
-            r.outcome in (Outcome.FAILED, Outcome.ERRORED) for r in results
-        )
-
-    def run_slice(part: Sequence[Scenario], send: OnResult, stop: Callable[[], bool]) -> None:
-        collector.freeze_loaded()
-        share = replace(options, workers=max(1, math.ceil(options.workers / processes)))
-        asyncio.run(_run_async(share, registry, part, global_stubs, send, stop))
-
-    pool: WorkerPool | None = None
-    code = EXIT_OK
-    try:
-        if processes > 1:
-            pool = WorkerPool(indexed, processes, partial(_load_slice, loader), run_slice, _entry)
-            entries = pool.start()
-            loaded: dict[tuple[int, int], Scenario] = {}
-        else:
-            items = _load_slice(loader, indexed)
-            entries = [_entry(item) for item in items]
-            loaded = {item.order: item for item in items if isinstance(item, Scenario)}
-        chosen = _choose(options, entries)
-        if not chosen:
-            return _startup_failure(options, "no scenario selected")
-        reporter.start(len(chosen))
-        for entry in chosen:
-            if entry.broken is not None:
-                finished(entry.broken)
-        runnable = [e for e in chosen if e.broken is None]
-        if pool is not None:
-            # Workers run the parallel scenarios; the `parallel: false` ones run here, alone.
-            pool.run({e.order for e in runnable}, finished, fail_fast=options.fail_fast)
-            loaded = _reload(loader, [e for e in runnable if not e.parallel])
-        scenarios = [loaded[e.order] for e in runnable if e.order in loaded]
-        if scenarios:
-            collector.freeze_loaded()
-            asyncio.run(
-                _run_async(options, registry, scenarios, global_stubs, finished, failed_already)
-            )
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    except OSError as exc:
-        return _startup_failure(options, f"cannot start the mock server: {exc}")
-    except HarnessError as exc:
-        return _startup_failure(options, str(exc))
-    except ScenarioError as exc:
-        return _startup_failure(options, f"--stubs: {exc}")
-    finally:
-        if pool is not None:
-            pool.close()
-    ordered = sorted(results, key=lambda r: r.order)
-    _write_report(options, ordered)
-    reporter.finish(ordered, time.perf_counter() - started)
-    if code == EXIT_OK and any(r.outcome in (Outcome.FAILED, Outcome.ERRORED) for r in ordered):
-        code = EXIT_FAILED
-    return code
-
-
-def _reload(loader: Loader, entries: Sequence[Entry]) -> dict[tuple[int, int], Scenario]:
-    """The scenarios of these entries, loaded here (workers only report what they hold)."""
-    wanted = {e.order for e in entries}
-    found: dict[tuple[int, int], Scenario] = {}
-    for file_index in sorted({e.order[0] for e in entries}):
-        path = Path(next(e.file for e in entries if e.order[0] == file_index))
-        scenarios, _ = loader.load_file(path, file_index)
-        found.update({s.order: s for s in scenarios if s.order in wanted})
-    return found
-
-
-async def _run_async(
-    options: Options,
-    registry: ProtoRegistry,
-    scenarios: Sequence[Scenario],
-    global_stubs: Sequence[StubSource],
-    on_result: OnResult,
-    should_stop: Callable[[], bool],
-) -> None:
-    store = SqliteSessionService(options.sessions_db) if options.sessions_db else None
-    hub = SessionHub(store or InMemorySessionService())
-    mock = MockServer(registry, hub=hub)
-    mock.store.add(None, [_global_stub(source, registry) for source in global_stubs])
-    await mock.start()
-    ctx = RunContext(
-        registry,
-        mock,
-        RunOptions(
-            vars=options.vars,
-            targets=options.targets,
-            workers=options.workers,
-            fail_fast=options.fail_fast,
-            keep_sessions=options.sessions_db is not None,
-        ),
-    )
-    try:
-        await run_all(scenarios, ctx, on_result, should_stop)
-    finally:
-        await ctx.close()
-        await mock.stop(grace=None)
-        if store is not None:
-            store.close()
-
-
-def _global_stub(source: StubSource, registry: ProtoRegistry) -> Stub:
-    try:
-        return build_stub(source.raw, source.method, registry, source=str(source.location))
-    except ValueError as exc:
-        raise source.document.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
+    report = Run(options, _ConsoleObserver(reporter)).execute()
+    if report.startup_problem is not None:
+        _error(report.startup_problem)
+    if report.report_problem is not None:
+        _error(report.report_problem)
+    if report.startup_problem is None:
+        reporter.finish(report.results, report.elapsed)
+    return report.exit_code
 
 
 # -- sessions show -----------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Run options: command line over ``scenario-run.yaml`` over defaults. Frozen once built."""
+"""Run options: command line over ``scenario-run.yaml`` over defaults. Frozen once built.
+
+The config file is checked against ``schemas/config.schema.json`` with the same position-aware
+messages as scenario files. Values that depend on the running mock (``{{ mock.address }}``
+in services, targets and vars) stay templates here; the run engine renders them once the
+mock listens.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,15 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, Location
+from .durations import parse_duration
+from .errors import ConfigError, Location, ScenarioFileError
+from .runner.services import ServiceSpec
+from .runner.targets import PLAIN_SCHEME, Target, TlsSettings
+from .scenario.schema import validate_config
+from .scenario.yamlsource import PathKey, SourceDocument, load_documents
 
 CONFIG_FILE = "scenario-run.yaml"
+DEFAULT_MOCK_LISTEN = "127.0.0.1:0"
 
 
 def default_workers() -> int:
@@ -32,14 +44,21 @@ class Options:
     shard: str | None = None
     fail_fast: bool = False
     vars: Mapping[str, Any] = field(default_factory=dict)
-    targets: Mapping[str, str] = field(default_factory=dict)
+    targets: Mapping[str, Target] = field(default_factory=dict)
     stubs: tuple[Path, ...] = ()
     sessions_db: Path | None = None
     verbosity: int = 0
     cache_dir: Path | None = Path(".scenario-run/cache")
+    mock_listen: str = DEFAULT_MOCK_LISTEN
+    services: tuple[ServiceSpec, ...] = ()
+
+    @property
+    def report_dir(self) -> Path:
+        """The JUnit report's folder, where service logs go too."""
+        return self.junit_xml.parent
 
 
-# Keys of scenario-run.yaml (either spelling) → Options fields.
+# Keys of scenario-run.yaml (with "-" or "_") → Options fields (or what build_options reads).
 _CONFIG_KEYS = {
     "paths": "paths",
     "protos": "protos",
@@ -64,32 +83,84 @@ _CONFIG_KEYS = {
     "sessions_db": "sessions_db",
     "quiet": "quiet",
     "verbose": "verbose",
-    "cache_dir": "cache_dir",
+    "mock_listen": "mock_listen",
+    "services": "services",
 }
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The settings of ``scenario-run.yaml`` keyed by option name; {} when there is none."""
+@dataclass
+class ConfigFile:
+    """What ``scenario-run.yaml`` says, keyed by option name, and where it says it."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    document: SourceDocument | None = None
+    folder: Path = Path(".")
+
+    def get(self, name: str) -> Any:
+        return self.settings.get(name)
+
+    def locate(self, *path: str | int) -> Location | None:
+        """Where the entry at ``path`` is written (its key)."""
+        return self.document.locate(path, key=True) if self.document is not None else None
+
+
+def read_config_file(path: Path) -> ConfigFile:
+    """The settings of ``scenario-run.yaml``; empty when there is none."""
     if not path.is_file():
-        return {}
+        return ConfigFile()
+    shown = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = Location(str(path), mark.line + 1, mark.column + 1) if mark else Location(str(path))
-        raise ConfigError(f"invalid YAML: {exc.problem}", location=where) from exc
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping of option: value", location=Location(str(path), 1, 1))
-    settings: dict[str, Any] = {}
-    for key, value in data.items():
-        name = _CONFIG_KEYS.get(str(key).replace("-", "_"))
-        if name is None:
-            known = ", ".join(sorted({k.replace("_", "-") for k in _CONFIG_KEYS}))
-            raise ConfigError(
-                f"unknown option {key!r} (options: {known})", location=Location(str(path))
-            )
-        settings[name] = value
-    return settings
+        documents = load_documents(path.read_text(encoding="utf-8"), shown)
+    except ScenarioFileError as exc:
+        raise _config_error(exc) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {shown}: {exc}", location=Location(shown)) from exc
+    documents = [d for d in documents if d.value is not None]
+    if not documents:
+        return ConfigFile(folder=path.parent)
+    if len(documents) > 1:
+        raise ConfigError("expected one YAML document", location=documents[1].locate(()))
+    document = _normalized(documents[0])
+    errors = validate_config(document)
+    if errors:
+        raise _config_error(errors[0])
+    settings = {_CONFIG_KEYS[key.replace("-", "_")]: value for key, value in document.value.items()}
+    return ConfigFile(settings, document, path.parent)
+
+
+def _normalized(document: SourceDocument) -> SourceDocument:
+    """Top-level keys spelled with ``-`` (``import_path`` → ``import-path``), marks kept."""
+    if not isinstance(document.value, dict):
+        return document  # the schema says what is wrong
+    renamed = {
+        (key.replace("_", "-") if isinstance(key, str) else key): value
+        for key, value in document.value.items()
+    }
+
+    def rekeyed(marks: dict[PathKey, tuple[int, int]]) -> dict[PathKey, tuple[int, int]]:
+        return {
+            (
+                (path[0].replace("_", "-"), *path[1:])
+                if path and isinstance(path[0], str)
+                else path
+            ): mark
+            for path, mark in marks.items()
+        }
+
+    return SourceDocument(
+        document.file,
+        document.index,
+        renamed,
+        rekeyed(document.marks),
+        document.lines,
+        rekeyed(document.key_marks),
+    )
+
+
+def _config_error(error: ScenarioFileError) -> ConfigError:
+    return ConfigError(
+        error.message, location=error.location, path=error.path, snippet=error.snippet
+    )
 
 
 def parse_pairs(values: Sequence[str], what: str) -> dict[str, str]:
@@ -121,8 +192,9 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def build_options(cli: Mapping[str, Any], config: Mapping[str, Any]) -> Options:
+def build_options(cli: Mapping[str, Any], config: ConfigFile | None = None) -> Options:
     """Merge: a command-line value wins over the file's; unset values keep the defaults."""
+    config = config or ConfigFile()
 
     def pick(name: str) -> Any:
         value = cli.get(name)
@@ -135,7 +207,7 @@ def build_options(cli: Mapping[str, Any], config: Mapping[str, Any]) -> Options:
         items = _as_list(pick(name))
         if items:
             values[name] = tuple(Path(str(p)) for p in items)
-    for name in ("junit_xml", "sessions_db", "cache_dir"):
+    for name in ("junit_xml", "sessions_db"):
         item = pick(name)
         if item:
             values[name] = Path(str(item))
@@ -154,7 +226,7 @@ def build_options(cli: Mapping[str, Any], config: Mapping[str, Any]) -> Options:
         values[name] = tuple(str(t) for t in _as_list(pick(name)))
     values["fail_fast"] = bool(cli.get("fail_fast") or config.get("fail_fast"))
     variables: dict[str, Any] = {}
-    for source in (config, cli):  # file first, then the command line on top
+    for source in (config.settings, cli):  # file first, then the command line on top
         if source.get("vars_file"):
             variables.update(read_vars_file(Path(str(source["vars_file"]))))
         raw = source.get("vars")
@@ -163,14 +235,12 @@ def build_options(cli: Mapping[str, Any], config: Mapping[str, Any]) -> Options:
         elif raw:
             variables.update(parse_pairs(_as_list(raw), "--var"))
     values["vars"] = variables
-    targets: dict[str, str] = {}
-    for source in (config, cli):
-        raw = source.get("targets")
-        if isinstance(raw, Mapping):
-            targets.update({str(k): str(v) for k, v in raw.items()})
-        elif raw:
-            targets.update(parse_pairs(_as_list(raw), "--target"))
-    values["targets"] = targets
+    services = _services(config)
+    values["services"] = services
+    values["targets"] = _targets(cli, config, services)
+    listen = pick("mock_listen")
+    if listen:
+        values["mock_listen"] = check_listen(str(listen), "--mock-listen")
     quiet = cli.get("quiet") or config.get("quiet")
     verbose = cli.get("verbose") or config.get("verbose")
     values["verbosity"] = -1 if quiet else (1 if verbose else 0)
@@ -178,3 +248,113 @@ def build_options(cli: Mapping[str, Any], config: Mapping[str, Any]) -> Options:
         values["cache_dir"] = None
     known = {f.name for f in fields(Options)}
     return Options(**{k: v for k, v in values.items() if k in known})
+
+
+def check_listen(text: str, what: str) -> str:
+    """``HOST:PORT`` to listen on (port 0: any free port); ``ConfigError`` otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{what} expects HOST:PORT (port 0: any free port), got {text!r}")
+    return f"{host or '127.0.0.1'}:{port}"
+
+
+def _targets(
+    cli: Mapping[str, Any], config: ConfigFile, services: Sequence[ServiceSpec]
+) -> dict[str, Target]:
+    """Config targets, then the services' addresses, then ``--target`` (which wins)."""
+    merged: dict[str, Target] = {}
+    raw = config.get("targets")
+    if isinstance(raw, Mapping):
+        for name, value in raw.items():
+            where = config.locate("targets", name)
+            if isinstance(value, Mapping):
+                tls = _tls(value.get("tls"), config.folder)
+                merged[str(name)] = Target.parse(str(name), str(value["address"]), tls, where)
+            else:
+                merged[str(name)] = Target.parse(str(name), str(value), None, where)
+    elif raw:
+        for name, text in parse_pairs(_as_list(raw), "targets").items():
+            merged[name] = Target.parse(name, text, None, config.locate("targets"))
+    for service in services:
+        target = service.target
+        if target is None:
+            continue
+        if service.name in merged or service.name == "mock":
+            raise ConfigError(
+                f"service {service.name!r} has the name of a target: a step's `target:` "
+                "could not tell them apart",
+                location=service.where,
+            )
+        merged[service.name] = target
+    for name, text in parse_pairs(_as_list(cli.get("targets")), "--target").items():
+        # A new address for a target the file declares with TLS keeps its TLS settings,
+        # unless it says grpc:// (plaintext) outright.
+        before = merged.get(name)
+        target = Target.parse(name, text)
+        if before is not None and before.tls is not None and not text.startswith(PLAIN_SCHEME):
+            target = Target(name, target.address, before.tls, before.where)
+        merged[name] = target
+    if "mock" in merged:
+        raise ConfigError("'mock' is the embedded mock's own name; give the target another name")
+    return merged
+
+
+def _tls(raw: Any, folder: Path) -> TlsSettings | None:
+    if not isinstance(raw, Mapping):
+        return None
+
+    def path(key: str) -> Path | None:
+        value = raw.get(key)
+        return folder / str(value) if value else None
+
+    server_name = raw.get("server-name", raw.get("server_name"))
+    return TlsSettings(path("ca"), path("cert"), path("key"), server_name or None)
+
+
+def _services(config: ConfigFile) -> tuple[ServiceSpec, ...]:
+    raw = config.get("services")
+    if not isinstance(raw, Mapping):
+        return ()
+    specs = []
+    for name, entry in raw.items():
+
+        def get(key: str, entry: Mapping[str, Any] = entry) -> Any:
+            return entry.get(key, entry.get(key.replace("-", "_")))
+
+        where = config.locate("services", name)
+        command = get("command")
+        argv: str | tuple[str, ...] = (
+            command if isinstance(command, str) else tuple(str(part) for part in command)
+        )
+        address = get("address")
+        ready = get("ready") or ("port" if address else "none")
+        if ready != "none" and not address:
+            raise ConfigError(
+                f"service {name!r}: `ready: {ready}` needs the `address` it serves on",
+                location=where,
+            )
+        specs.append(
+            ServiceSpec(
+                name=str(name),
+                command=argv,
+                cwd=config.folder / str(get("cwd") or "."),
+                env={str(k): _env_text(v) for k, v in (get("env") or {}).items()},
+                address=str(address) if address else None,
+                ready=str(ready),
+                startup_timeout=_seconds(get("startup-timeout"), 30.0),
+                stop_timeout=_seconds(get("stop-timeout"), 5.0),
+                tls=_tls(get("tls"), config.folder),
+                where=where,
+            )
+        )
+    return tuple(specs)
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _seconds(value: Any, default: float) -> float:
+    return default if value is None else parse_duration(value)

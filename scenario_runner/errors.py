@@ -4,7 +4,7 @@ Split by who must act:
 
 * ``ScenarioFileError`` – the user's file is wrong (YAML, schema, semantics, templates).
   It carries ``file``, ``line``, ``column`` and the path inside the document.
-* ``ConfigError`` / ``ProtoCompileError`` – the run cannot start (exit code 2).
+* ``ConfigError`` / ``ProtoCompileError`` / ``StartupError`` – the run cannot start (exit 2).
 * ``HarnessError`` – something failed at run time (connection refused, timeout, …).
 
 The CLI prints these without a traceback; anything else is our bug.
@@ -75,6 +75,11 @@ class ConfigError(ScenarioError):
 
 class ProtoCompileError(ScenarioError):
     """The .proto files do not compile: the run cannot start."""
+
+
+class StartupError(ScenarioError):
+    """What a run needs could not be started: the mock's port is taken, a service did not
+    come up, the remote mock does not answer."""
 
 
 class HarnessError(ScenarioError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import partial
@@ -192,9 +193,15 @@ class MockServer:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self, address: str = "127.0.0.1:0") -> int:
+        """Listen on ``HOST:PORT`` (port 0: any free one); the port. ``OSError`` saying why
+        when the address cannot be bound (a port in use, a host not of this machine)."""
+        check_bindable(address)
         server = aio.server(options=[("grpc.so_reuseport", 0)])
         server.add_generic_rpc_handlers((_Router(self._handlers, self._unary_handlers),))
-        port: int = server.add_insecure_port(address)
+        try:
+            port: int = server.add_insecure_port(address)
+        except RuntimeError as exc:  # grpc's "Failed to bind to address"
+            raise OSError(f"cannot listen on {address}") from exc
         if port == 0:
             raise OSError(f"cannot listen on {address}")
         await server.start()
@@ -632,6 +639,26 @@ def request_reader(
         return to_json(parse(raw))
 
     return read
+
+
+def check_bindable(address: str) -> None:
+    """Bind ``HOST:PORT`` once with a plain socket, to say why it cannot be used (gRPC only
+    says that it failed, and logs the reason to stderr)."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or int(port) == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot resolve {host!r}: {exc.strerror}") from exc
+    family, kind, proto, _, where = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(where)
+        except OSError as exc:
+            raise OSError(f"{address}: {exc.strerror or exc}") from exc
 
 
 def headers_of(metadata: Sequence[tuple[str, str | bytes]]) -> dict[str, str]:

@@ -142,6 +142,14 @@ class ConsoleReporter:
             elif self._verbosity >= 0:
                 self._write(result_line(result, color=self._color) + "\n")
 
+    def notice(self, text: str) -> None:
+        """A message the user must see at once (a service died), above the live line."""
+        with self._lock:
+            self._clear_progress()
+            self._write(text.rstrip("\n") + "\n")
+            if self._live and self._total:
+                self._draw_progress(last=self._last)
+
     def finish(self, results: Sequence[ScenarioResult], elapsed: float) -> None:
         self._stopped.set()
         with self._lock:

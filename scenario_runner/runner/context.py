@@ -1,4 +1,4 @@
-"""What every scenario of a run shares: protos, templates, the mock, channels, options."""
+"""What every scenario of a run shares: protos, templates, the mock, targets, options."""
 
 from __future__ import annotations
 
@@ -9,18 +9,20 @@ from typing import Any
 
 from grpc import aio
 
-from ..mock.hub import SessionHub
-from ..mock.server import MockServer
+from ..mock.backend import MockBackend
 from ..protos import ProtoRegistry
 from ..templating import Templates
+from .services import RunningService, Services
+from .targets import Channels, Target, is_address
 
 DEFAULT_SCENARIO_TIMEOUT = 120.0
+MOCK_TARGET = "mock"
 
 
 @dataclass(frozen=True)
 class RunOptions:
     vars: Mapping[str, Any] = field(default_factory=dict)  # --var / --vars-file
-    targets: Mapping[str, str] = field(default_factory=dict)  # --target NAME=HOST:PORT
+    targets: Mapping[str, Target] = field(default_factory=dict)  # names a step's target uses
     workers: int = 16
     fail_fast: bool = False
     keep_sessions: bool = False  # --sessions-db: keep every session's record
@@ -31,35 +33,36 @@ class RunContext:
     def __init__(
         self,
         registry: ProtoRegistry,
-        mock: MockServer,
+        mock: MockBackend,
         options: RunOptions,
         templates: Templates | None = None,
+        services: Services | None = None,
     ) -> None:
         self.registry = registry
         self.mock = mock
         self.options = options
-        self.templates = templates or mock.templates
+        self.templates = templates or Templates()
+        self.services = services
         self.env = dict(os.environ)
-        self._channels: dict[str, aio.Channel] = {}
+        self.mock_target = Target(MOCK_TARGET, mock.address)
+        self._channels = Channels()
 
-    @property
-    def hub(self) -> SessionHub:
-        return self.mock.hub
+    def target(self, name: str) -> Target | None:
+        """``mock``, a target or service name, or ``host:port`` / ``grpcs://host:port`` as it
+        is; None for a name nobody declared."""
+        if name == MOCK_TARGET:
+            return self.mock_target
+        known = self.options.targets.get(name)
+        if known is not None:
+            return known
+        return Target.parse(name, name) if is_address(name) else None
 
-    def address(self, target: str) -> str:
-        """``mock``, a ``--target`` name, or ``host:port`` as it is."""
-        if target == "mock":
-            return f"127.0.0.1:{self.mock.port}"
-        return self.options.targets.get(target, target)
+    def service(self, name: str) -> RunningService | None:
+        """The started service behind a target name, if it is one."""
+        return self.services.get(name) if self.services is not None else None
 
-    def channel(self, address: str) -> aio.Channel:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = aio.insecure_channel(address)
-            self._channels[address] = channel
-        return channel
+    def channel(self, target: Target) -> aio.Channel:
+        return self._channels.get(target)
 
     async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
+        await self._channels.close()

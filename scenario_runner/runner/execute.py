@@ -10,8 +10,10 @@ from collections import ChainMap, Counter
 from collections.abc import Mapping
 from typing import Any
 
+import grpc
+
 from ..durations import parse_duration
-from ..errors import HarnessError, ScenarioError, ScenarioFileError, TemplateError
+from ..errors import ConfigError, HarnessError, ScenarioError, ScenarioFileError, TemplateError
 from ..ids import random_hex
 from ..matchers import metadata_text
 from ..mock.stubs import Stub
@@ -25,6 +27,7 @@ from .calls import CallResult, invoke
 from .context import RunContext
 from .expectations import PathNotFound, Verdict, check, describe_mismatches, lookup
 from .stub_setup import ScenarioStubs, template_paths
+from .targets import Target
 from .verify import VerifyOutcome, verify_all_used, verify_calls, verify_unmatched
 
 
@@ -48,6 +51,7 @@ class ScenarioRun:
         self.base: dict[str, Any] = {
             "env": ctx.env,
             "scenario": {"name": scenario.name, "slug": scenario.slug},
+            "mock": {"address": ctx.mock.address},
         }
         self.session_id = ""
         self.stubs: list[Stub] = []
@@ -103,7 +107,7 @@ class ScenarioRun:
         self.base["session"] = {"id": self.session_id}
         for key in after_session:
             self.state[key] = self.render(sc.vars[key], ("vars", key))
-        await self.ctx.hub.open(self.session_id, state=dict(self.state))
+        await self.ctx.mock.open_session(self.session_id, dict(self.state), sc.session_ttl)
         await self._register(self.stub_builder.ready(sc.stubs))
 
     def _names_used(self, value: Any, path: PathKey) -> set[str]:
@@ -124,9 +128,9 @@ class ScenarioRun:
         if not stubs:
             return
         self.stubs.extend(stubs)
-        self.ctx.mock.store.add(self.session_id, stubs)
+        await self.ctx.mock.add_stubs(self.session_id, stubs)
         for stub in stubs:
-            await self.ctx.hub.record(
+            await self.ctx.mock.record(
                 self.session_id,
                 "stub_added",
                 {
@@ -147,15 +151,14 @@ class ScenarioRun:
         raw = {k: v for k, v in step.raw.items() if k not in ("save", "name")}
         values = self.render(raw, step.path)
         method = step.method or self._method(values["call"], (*step.path, "call"))
-        target = str(values.get("target", "mock"))
-        if target != "mock" and target not in self.ctx.options.targets and ":" not in target:
-            known = ", ".join(["mock", *sorted(self.ctx.options.targets)])
-            raise self.file_error(
-                f"unknown target {target!r}: give --target {target}=HOST:PORT, or write "
-                f"host:port (targets: {known})",
-                (*step.path, "target"),
+        target_name = str(values.get("target", "mock"))
+        target = self._target(target_name, (*step.path, "target"))
+        service = self.ctx.service(target_name)
+        if service is not None and service.exit_code is not None:
+            raise HarnessError(
+                f"{step.label}: {service.death_report()}",
+                location=self.scenario.document.locate(step.path),
             )
-        address = self.ctx.address(target)
         requests = self._requests(values, method, step.path)
         metadata = self._metadata(values.get("metadata"), (*step.path, "metadata"))
         metadata.append(("x-mock-session", self.session_id))
@@ -166,13 +169,22 @@ class ScenarioRun:
         verdict: Verdict | None = None
         for attempt in range(1, attempts + 1):
             result = await invoke(
-                self.ctx.channel(address), self.ctx.registry, method, requests, metadata, timeout
+                self.ctx.channel(target), self.ctx.registry, method, requests, metadata, timeout
             )
+            if (
+                service is not None
+                and result.status in _CONNECTION_LOST
+                and await service.exited_soon()
+            ):
+                raise HarnessError(
+                    f"{step.label}: call to {method.full_name} failed: {service.death_report()}",
+                    location=self.scenario.document.locate(step.path),
+                )
             try:
                 verdict = check(expect, result, descriptor_of(method.output_type))
             except ValueError as exc:  # a templated status that is no status
                 raise self.file_error(str(exc), (*step.path, "expect", "status")) from exc
-            await self._record_call(step, method, target, values, result, attempt)
+            await self._record_call(step, method, target_name, values, result, attempt)
             await self._raise_mock_problems(step)
             if verdict.ok:
                 break
@@ -183,7 +195,7 @@ class ScenarioRun:
             where = self.scenario.document.locate(step.path)
             if verdict.harness_problem:
                 raise HarnessError(
-                    f"{step.label}: call to {method.full_name} at {address} failed: "
+                    f"{step.label}: call to {method.full_name} at {target.url} failed: "
                     f"{result.status.name}: {result.message or result.debug}",
                     location=where,
                 )
@@ -196,6 +208,20 @@ class ScenarioRun:
                 "ExpectationFailed",
             )
         await self._save(step, result)
+
+    def _target(self, name: str, path: PathKey) -> Target:
+        try:
+            target = self.ctx.target(name)
+        except ConfigError as exc:
+            raise self.file_error(exc.message, path) from exc
+        if target is None:
+            known = ", ".join(["mock", *sorted(self.ctx.options.targets)])
+            raise self.file_error(
+                f"unknown target {name!r}: give --target {name}=HOST:PORT, declare it in "
+                f"scenario-run.yaml, or write host:port (targets: {known})",
+                path,
+            )
+        return target
 
     def _method(self, call: Any, path: PathKey) -> MethodInfo:
         method = self.ctx.registry.find_call(str(call))
@@ -265,7 +291,6 @@ class ScenarioRun:
         result: CallResult,
         attempt: int,
     ) -> None:
-        await self.ctx.hub.settled(self.session_id)  # its mock_call is logged first
         data: dict[str, Any] = {
             "step": step.name or f"steps[{step.index}]",
             "method": method.full_name,
@@ -285,11 +310,10 @@ class ScenarioRun:
             data["responses"] = result.responses
         else:
             data["response"] = result.response
-        await self.ctx.hub.record(self.session_id, "client_call", data)
+        await self.ctx.mock.record(self.session_id, "client_call", data)
 
     async def _raise_mock_problems(self, step: Step) -> None:
-        await self.ctx.hub.settled(self.session_id)
-        problems = self.ctx.hub.take_problems(self.session_id)
+        problems = await self.ctx.mock.problems(self.session_id)
         if problems:
             raise HarnessError(
                 f"{step.label}: the mock could not answer: " + "; ".join(problems),
@@ -311,7 +335,7 @@ class ScenarioRun:
                     f"cannot save {key!r}: {exc}", (*step.path, "save", key)
                 ) from exc
         self.state.update(delta)
-        await self.ctx.hub.record(
+        await self.ctx.mock.record(
             self.session_id, "state_saved", {"step": step.name}, state_delta=delta
         )
         await self._register_saved_stubs()
@@ -320,15 +344,14 @@ class ScenarioRun:
         if not self.scenario.verify:
             return
         self.current = "verify"
-        await self.ctx.hub.settled(self.session_id)
-        calls = [e.data for e in await self.ctx.hub.events(self.session_id, kinds=("mock_call",))]
+        calls = await self.ctx.mock.calls(self.session_id)
         failures: list[str] = []
         for rule in self.scenario.verify:
             try:
                 outcome = self._verify_one(rule, calls)
             except (TypeError, ValueError) as exc:  # e.g. `times` rendered to a non-number
                 raise self.file_error(f"invalid verification: {exc}", rule.path) from exc
-            await self.ctx.hub.record(
+            await self.ctx.mock.record(
                 self.session_id,
                 "verification",
                 {"index": rule.index, "ok": outcome.ok, "summary": outcome.summary},
@@ -355,16 +378,18 @@ class ScenarioRun:
 
     async def teardown(self) -> str:
         """Remove the session's stubs and history; return its event log."""
-        if self.session_id:
-            await self.ctx.hub.settled(self.session_id, timeout=1.0)
-        events = await self.ctx.hub.events(self.session_id) if self.session_id else []
-        if self.session_id:
-            self.ctx.mock.store.drop_session(self.session_id)
-            self.ctx.hub.take_problems(self.session_id)
-            await self.ctx.hub.close(self.session_id, keep=self.ctx.options.keep_sessions)
+        if not self.session_id:
+            return ""
+        mock = self.ctx.mock
+        events = await mock.events(self.session_id)
+        await mock.close_session(self.session_id, keep=self.ctx.options.keep_sessions)
         return format_events(events)
 
 
+# A call to a started service that ends so may mean the service died.
+_CONNECTION_LOST = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
+)
 _METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
 _METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
 

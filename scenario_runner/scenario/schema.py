@@ -6,6 +6,7 @@ jsonschema's findings into ``ScenarioFileError``s that point at ``file:line:colu
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.resources
 import json
@@ -23,25 +24,28 @@ from ..errors import ScenarioFileError
 from .yamlsource import SourceDocument
 
 _SCHEMA_FILE = "scenario.schema.json"
+CONFIG_SCHEMA_FILE = "config.schema.json"
 _MAX_ERRORS = 5
 
 
-def schema_text() -> str:
-    """The scenario JSON Schema, as shipped (``scenario-run schema`` prints it)."""
-    packaged = importlib.resources.files("scenario_runner") / _SCHEMA_FILE
+def schema_text(name: str = _SCHEMA_FILE) -> str:
+    """A JSON Schema as shipped (``scenario-run schema`` prints the scenario one)."""
+    packaged = importlib.resources.files("scenario_runner") / name
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
-    repo_copy = Path(__file__).resolve().parents[2] / "schemas" / _SCHEMA_FILE
+    repo_copy = Path(__file__).resolve().parents[2] / "schemas" / name
     return repo_copy.read_text(encoding="utf-8")
 
 
 @functools.cache
-def scenario_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(schema_text())
+def scenario_schema(name: str = _SCHEMA_FILE) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(schema_text(name))
     return schema
 
 
 def _schema_for(definition: str | None) -> dict[str, Any]:
+    if definition == _CONFIG:
+        return scenario_schema(CONFIG_SCHEMA_FILE)
     schema = scenario_schema()
     if definition is not None:
         schema = {**schema, "$ref": f"#/$defs/{definition}"}
@@ -73,6 +77,14 @@ def validate_stub_file(document: SourceDocument) -> list[ScenarioFileError]:
     return _validate(document, document.value, (), "stubList")
 
 
+_CONFIG = "<config>"  # not a definition of the scenario schema: the config file's own schema
+
+
+def validate_config(document: SourceDocument) -> list[ScenarioFileError]:
+    """Schema errors of ``scenario-run.yaml`` (``schemas/config.schema.json``)."""
+    return _validate(document, document.value, (), _CONFIG)
+
+
 def _validate(
     document: SourceDocument, value: Any, prefix: tuple[str | int, ...], definition: str | None
 ) -> list[ScenarioFileError]:
@@ -89,7 +101,9 @@ def _validate(
         if key in seen:
             continue
         seen.add(key)
-        errors.append(document.error(message, (*prefix, *path)))
+        # An unknown key, or a mapping that misses one, is shown at the key that names it.
+        at_key = error.validator in ("additionalProperties", "required", "propertyNames")
+        errors.append(document.error(message, (*prefix, *path), key=at_key))
         if len(errors) == _MAX_ERRORS:
             break
     return errors
@@ -127,7 +141,9 @@ def _explain(error: ValidationError) -> tuple[list[str | int], str]:
         allowed = sorted(schema.get("properties", {}))
         extra = [k for k in instance if k not in allowed]
         if extra:
-            hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
+            close = difflib.get_close_matches(str(extra[0]), allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint += f" (expected one of: {', '.join(allowed)})" if allowed else ""
             return [*path, str(extra[0])], f"unknown key {extra[0]!r}{hint}"
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message

@@ -73,20 +73,26 @@ class SourceDocument:
     value: Any
     marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     lines: Sequence[str] = ()
+    # Where the key of each mapping entry is written (``marks`` has where its value starts,
+    # which for a nested block is the line below).
+    key_marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
 
-    def position(self, path: Sequence[str | int]) -> tuple[int, int]:
-        """Line and column of the deepest known node on ``path``."""
-        key = tuple(path)
-        while key not in self.marks and key:
-            key = key[:-1]
-        return self.marks.get(key, (1, 1))
+    def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+        """Line and column of the deepest known node on ``path`` (``key``: of the key that
+        names it, for a problem with the entry rather than its value)."""
+        wanted = tuple(path)
+        if key and wanted in self.key_marks:
+            return self.key_marks[wanted]
+        while wanted not in self.marks and wanted:
+            wanted = wanted[:-1]
+        return self.marks.get(wanted, (1, 1))
 
-    def locate(self, path: Sequence[str | int]) -> Location:
-        line, column = self.position(path)
+    def locate(self, path: Sequence[str | int], *, key: bool = False) -> Location:
+        line, column = self.position(path, key=key)
         return Location(self.file, line, column)
 
-    def snippet(self, path: Sequence[str | int], context: int = 2) -> str:
-        line, column = self.position(path)
+    def snippet(self, path: Sequence[str | int], context: int = 2, *, key: bool = False) -> str:
+        line, column = self.position(path, key=key)
         return render_snippet(self.lines, line, column, context)
 
     def error(
@@ -94,12 +100,15 @@ class SourceDocument:
         message: str,
         path: Sequence[str | int],
         cls: type[ScenarioFileError] = ScenarioFileError,
+        *,
+        key: bool = False,
     ) -> ScenarioFileError:
+        """An error at ``path``: at its value, or (``key``) at the key that names it."""
         return cls(
             message,
-            location=self.locate(path),
+            location=self.locate(path, key=key),
             path=format_path(path) or None,
-            snippet=self.snippet(path),
+            snippet=self.snippet(path, key=key),
         )
 
 
@@ -131,7 +140,7 @@ def load_documents(text: str, file: str) -> list[SourceDocument]:
             if node is None:
                 continue
             doc = SourceDocument(file=file, index=index, value=None, lines=lines)
-            doc.value = _build(loader, node, (), doc.marks)
+            doc.value = _build(loader, node, (), doc.marks, doc.key_marks)
             documents.append(doc)
             index += 1
     except yaml.MarkedYAMLError as exc:
@@ -155,6 +164,7 @@ def _build(
     node: yaml.Node,
     path: PathKey,
     marks: dict[PathKey, tuple[int, int]],
+    key_marks: dict[PathKey, tuple[int, int]],
 ) -> Any:
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
@@ -180,10 +190,15 @@ def _build(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
             # Paths keep the key as written (a number stays a number), as later lookups do.
-            result[key] = _build(loader, value_node, (*path, cast("str | int", key)), marks)
+            entry = (*path, cast("str | int", key))
+            start = key_node.start_mark
+            key_marks[entry] = (start.line + 1, start.column + 1)
+            result[key] = _build(loader, value_node, entry, marks, key_marks)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, i), marks) for i, item in enumerate(node.value)]
+        return [
+            _build(loader, item, (*path, i), marks, key_marks) for i, item in enumerate(node.value)
+        ]
     tag = node.tag
     if tag == _STR_TAG:
         return node.value

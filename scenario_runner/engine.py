@@ -1,0 +1,457 @@
+"""The run engine: compile → load → select → start → run → report.
+
+Every door onto scenario-run uses it: the command line parses options, hands them to a
+``Run`` and prints what it observes; ``serve`` and the SDK reuse its ``Suite`` (protos,
+stub files) and ``started`` (the mock and the services under test).
+
+``Suite`` is the part without network: protos, scenario files, selection. ``started`` opens
+what the scenarios need (the mock, the services the config declares, the targets) and
+closes it again whatever happens. ``Run.execute`` conducts the whole run, spreading a large
+suite over forked worker processes, and writes the JUnit report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import collector
+from .config import Options
+from .errors import ConfigError, HarnessError, ProtoCompileError, ScenarioError, StartupError
+from .mock.backend import EmbeddedMock, MockBackend
+from .mock.stubs import Stub, build_stub
+from .protos import ProtoRegistry, compile_protos
+from .report.junit import write_junit
+from .results import Outcome, Problem, ScenarioResult
+from .runner.context import RunContext, RunOptions
+from .runner.engine import OnResult, broken_result, run_all
+from .runner.processes import Entry, WorkerPool, entry_of, process_count
+from .runner.select import Shard, select
+from .runner.services import RunningService, Services, ServiceSpec
+from .runner.targets import Target
+from .scenario.loader import BrokenScenario, Loader, LoadResult, discover
+from .scenario.model import Scenario, StubSource
+from .sessions import SqliteSessionService
+from .templating import TemplateProblem, Templates
+
+EXIT_OK, EXIT_FAILED, EXIT_CANNOT_START, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+Item = Scenario | BrokenScenario
+
+
+class Suite:
+    """Protos, scenario files and selection: everything a run knows before it starts."""
+
+    def __init__(self, options: Options, *, parse_outputs: bool = False) -> None:
+        self.options = options
+        self.registry = self._compile()
+        self.loader = Loader(self.registry, parse_outputs=parse_outputs)
+
+    def _compile(self) -> ProtoRegistry:
+        options = self.options
+        return compile_protos(
+            list(options.protos), list(options.import_paths), cache_dir=options.cache_dir
+        )
+
+    def files(self) -> list[Path]:
+        missing = [str(p) for p in self.options.paths if not p.exists()]
+        if missing:
+            raise ConfigError(f"no such file or folder: {', '.join(missing)}")
+        files = discover(list(self.options.paths))
+        if not files:
+            shown = ", ".join(str(p) for p in self.options.paths)
+            raise ConfigError(f"no scenario files (*.yaml, *.yml) in {shown}")
+        return files
+
+    def load(self) -> LoadResult:
+        return self.loader.load(self.files())
+
+    def load_slice(self, files: Sequence[tuple[int, Path]]) -> list[Item]:
+        items: list[Item] = []
+        for index, path in files:
+            scenarios, broken = self.loader.load_file(path, index)
+            items.extend(scenarios)
+            items.extend(broken)
+        return sorted(items, key=lambda item: item.order)
+
+    def global_stubs(self) -> list[StubSource]:
+        """The ``--stubs`` folders' GripMock stubs, checked against the protos."""
+        return [s for d in self.options.stubs for s in self.loader.load_stub_dir(d)]
+
+    def choose(self, entries: Sequence[Entry]) -> list[Entry]:
+        """-k, --tag, --skip-tag, then --shard, over every scenario in the stable order.
+
+        Broken files are always reported (like collection errors), whatever -k or --tag say."""
+        options = self.options
+        filtered = select(
+            entries,
+            text=lambda e: e.name,  # SPEC §2: -k is an expression on scenario names
+            tags=lambda e: e.tags,
+            keyword=options.keyword,
+            with_tags=options.tags,
+            without_tags=options.skip_tags,
+        )
+        kept = {e.order for e in filtered}
+        chosen = [e for e in entries if e.order in kept or e.broken is not None]
+        return Shard.parse(options.shard).take(chosen) if options.shard else chosen
+
+    def selected(self, loaded: LoadResult) -> list[Item]:
+        items: list[Item] = [*loaded.scenarios, *loaded.broken]
+        items.sort(key=lambda item: item.order)
+        chosen = {e.order for e in self.choose([entry(item) for item in items])}
+        return [item for item in items if item.order in chosen]
+
+
+def entry(item: Item) -> Entry:
+    return entry_of(item, broken_result(item) if isinstance(item, BrokenScenario) else None)
+
+
+def build_global_stubs(sources: Sequence[StubSource], registry: ProtoRegistry) -> list[Stub]:
+    stubs = []
+    for source in sources:
+        try:
+            stubs.append(
+                build_stub(source.raw, source.method, registry, source=str(source.location))
+            )
+        except ValueError as exc:
+            raise source.document.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
+    return stubs
+
+
+# -- starting what the scenarios need ------------------------------------------------------
+
+
+class Observer(Protocol):
+    """What a door onto the engine hears of a run while it goes on."""
+
+    def run_started(self, total: int) -> None: ...
+
+    def scenario_finished(self, result: ScenarioResult) -> None: ...
+
+    def notice(self, text: str) -> None:
+        """Something the user should know at once (a service died)."""
+        ...
+
+
+@dataclass
+class StartParts:
+    """What ``started`` needs besides the options."""
+
+    registry: ProtoRegistry
+    global_stubs: Sequence[Stub] = ()
+    notice: Callable[[str], None] = lambda text: None
+    # Every ``Services`` started, so an interrupted run can kill what is left without a loop.
+    services: list[Services] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def started(options: Options, parts: StartParts) -> AsyncIterator[RunContext]:
+    """The mock, then the services, then the targets; closed in reverse whatever happens.
+
+    ``StartupError`` when the mock cannot listen or a service does not come up."""
+    store = SqliteSessionService(options.sessions_db) if options.sessions_db else None
+    embedded = EmbeddedMock(parts.registry, store, parts.global_stubs)
+    mock: MockBackend = embedded
+    services: Services | None = None
+    ctx: RunContext | None = None
+    try:
+        try:
+            await embedded.start(options.mock_listen)
+        except OSError as exc:
+            raise StartupError(f"the mock cannot listen on {options.mock_listen}: {exc}") from exc
+        templates = embedded.templates
+        names = {"mock": {"address": mock.address}, "env": dict(os.environ)}
+        specs = [_render_service(spec, templates, names) for spec in options.services]
+
+        def died(service: RunningService) -> None:
+            parts.notice(service.death_report())
+
+        services = Services(specs, options.report_dir, mock.address, died)
+        parts.services.append(services)
+        await services.start()
+        targets = {
+            name: _render_target(target, templates, names)
+            for name, target in options.targets.items()
+        }
+        targets.update(services.targets())
+        run_options = RunOptions(
+            vars=_render_vars(options.vars, templates, names),
+            targets=targets,
+            workers=options.workers,
+            fail_fast=options.fail_fast,
+            keep_sessions=options.sessions_db is not None,
+        )
+        ctx = RunContext(parts.registry, mock, run_options, templates, services)
+        yield ctx
+    finally:
+        if ctx is not None:
+            await ctx.close()
+        if services is not None:
+            await services.stop()
+        await mock.aclose()
+
+
+def _render(value: Any, templates: Templates, names: Mapping[str, Any], where: str) -> Any:
+    try:
+        return templates.render(value, names)
+    except TemplateProblem as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _render_service(
+    spec: ServiceSpec, templates: Templates, names: Mapping[str, Any]
+) -> ServiceSpec:
+    where = f"service {spec.name!r}"
+    if spec.where is not None:
+        where = f"{spec.where}: {where}"
+    command = spec.command
+    rendered_command: str | tuple[str, ...] = (
+        str(_render(command, templates, names, where))
+        if isinstance(command, str)
+        else tuple(str(_render(part, templates, names, where)) for part in command)
+    )
+    address = spec.address
+    if address is not None:
+        address = str(_render(address, templates, names, where))
+        Target.parse(spec.name, address, spec.tls, spec.where)  # a HOST:PORT once rendered
+    return replace(
+        spec,
+        command=rendered_command,
+        cwd=Path(str(_render(str(spec.cwd), templates, names, where))),
+        env={k: str(_render(v, templates, names, where)) for k, v in spec.env.items()},
+        address=address,
+    )
+
+
+def _render_target(target: Target, templates: Templates, names: Mapping[str, Any]) -> Target:
+    if not Templates.is_template(target.address):
+        return target
+    url = str(_render(target.url, templates, names, f"target {target.name!r}"))
+    return Target.parse(target.name, url, target.tls, target.where)
+
+
+def _render_vars(
+    values: Mapping[str, Any], templates: Templates, names: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {k: _render(v, templates, names, f"var {k!r}") for k, v in values.items()}
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    """What a run produced; ``exit_code`` as SPEC §2 defines it."""
+
+    results: list[ScenarioResult]
+    elapsed: float
+    interrupted: bool = False
+    startup_problem: str | None = None  # set when the run could not start (exit 2)
+    report_problem: str | None = None  # the JUnit file could not be written
+
+    @property
+    def exit_code(self) -> int:
+        if self.startup_problem is not None:
+            return EXIT_CANNOT_START
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if any(r.outcome in (Outcome.FAILED, Outcome.ERRORED) for r in self.results):
+            return EXIT_FAILED
+        return EXIT_OK
+
+
+class Run:
+    """One ``scenario-run`` run, from options to the JUnit file."""
+
+    def __init__(self, options: Options, observer: Observer) -> None:
+        self.options = options
+        self.observer = observer
+        self.results: list[ScenarioResult] = []
+        self._services: list[Services] = []
+
+    def execute(self) -> RunReport:
+        started_at = time.perf_counter()
+        with collector.run_settings(), _terminate_as_interrupt():
+            try:
+                interrupted = self._execute()
+            except StartupError as exc:
+                return self._cannot_start(str(exc), started_at)
+            finally:
+                for services in self._services:  # after Ctrl-C: nothing may outlive the run
+                    services.kill()
+        ordered = sorted(self.results, key=lambda r: r.order)
+        report = RunReport(ordered, time.perf_counter() - started_at, interrupted)
+        report.report_problem = self._write(ordered)
+        return report
+
+    def _execute(self) -> bool:
+        """Run everything; whether the run was interrupted. ``StartupError`` if it cannot
+        start."""
+        options = self.options
+        try:
+            suite = Suite(options)
+            files = suite.files()
+            global_stubs = suite.global_stubs()
+            if options.shard:
+                Shard.parse(options.shard)
+        except ProtoCompileError as exc:
+            raise StartupError(f"protos do not compile:\n{exc}") from exc
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from exc
+        except ScenarioError as exc:
+            raise StartupError(f"--stubs: {exc}") from exc
+        indexed = list(enumerate(files))
+        processes = 1 if _needs_one_process(options) else process_count(len(files))
+        pool: WorkerPool | None = None
+        try:
+            if processes > 1:
+                pool = WorkerPool(
+                    indexed,
+                    processes,
+                    suite.load_slice,
+                    partial(self._run_slice, suite, global_stubs, processes),
+                    entry,
+                )
+                entries = pool.start()
+                loaded: dict[tuple[int, int], Scenario] = {}
+            else:
+                items = suite.load_slice(indexed)
+                entries = [entry(item) for item in items]
+                loaded = {item.order: item for item in items if isinstance(item, Scenario)}
+            chosen = suite.choose(entries)
+            if not chosen:
+                raise StartupError("no scenario selected")
+            self.observer.run_started(len(chosen))
+            for item in chosen:
+                if item.broken is not None:
+                    self._finished(item.broken)
+            runnable = [e for e in chosen if e.broken is None]
+            if pool is not None:
+                # Workers run the parallel scenarios; the `parallel: false` ones run here, alone.
+                pool.run({e.order for e in runnable}, self._finished, fail_fast=options.fail_fast)
+                loaded = _reload(suite.loader, [e for e in runnable if not e.parallel])
+            scenarios = [loaded[e.order] for e in runnable if e.order in loaded]
+            if scenarios:
+                collector.freeze_loaded()
+                asyncio.run(
+                    self._run_here(
+                        options, suite.registry, scenarios, global_stubs, self._failed_already
+                    )
+                )
+        except KeyboardInterrupt:
+            return True
+        except HarnessError as exc:
+            raise StartupError(str(exc)) from exc
+        except ScenarioError as exc:
+            if isinstance(exc, StartupError):
+                raise
+            raise StartupError(f"--stubs: {exc}") from exc
+        finally:
+            if pool is not None:
+                pool.close()
+        return False
+
+    def _finished(self, result: ScenarioResult) -> None:
+        self.results.append(result)
+        self.observer.scenario_finished(result)
+
+    def _failed_already(self) -> bool:
+        return self.options.fail_fast and any(
+            r.outcome in (Outcome.FAILED, Outcome.ERRORED) for r in self.results
+        )
+
+    def _run_slice(
+        self,
+        suite: Suite,
+        global_stubs: Sequence[StubSource],
+        processes: int,
+        part: Sequence[Scenario],
+        send: OnResult,
+        stop: Callable[[], bool],
+    ) -> None:
+        """A worker process's share (called in the child, after the fork)."""
+        collector.freeze_loaded()
+        share = replace(self.options, workers=max(1, math.ceil(self.options.workers / processes)))
+        asyncio.run(self._run_here(share, suite.registry, part, global_stubs, stop, send))
+
+    async def _run_here(
+        self,
+        options: Options,
+        registry: ProtoRegistry,
+        scenarios: Sequence[Scenario],
+        global_stubs: Sequence[StubSource],
+        should_stop: Callable[[], bool],
+        on_result: OnResult | None = None,
+    ) -> None:
+        parts = StartParts(
+            registry,
+            build_global_stubs(global_stubs, registry),
+            self.observer.notice,
+            self._services,
+        )
+        async with started(options, parts) as ctx:
+            await run_all(scenarios, ctx, on_result or self._finished, should_stop)
+
+    def _cannot_start(self, message: str, started_at: float) -> RunReport:
+        result = ScenarioResult(
+            file="scenario-run",
+            name="run could not start",
+            outcome=Outcome.ERRORED,
+            problem=Problem(message.splitlines()[0], message, "StartupError"),
+            timestamp=time.time(),
+        )
+        report = RunReport([result], time.perf_counter() - started_at, startup_problem=message)
+        report.report_problem = self._write([result])
+        return report
+
+    def _write(self, results: Sequence[ScenarioResult]) -> str | None:
+        try:
+            write_junit(self.options.junit_xml, results)
+        except OSError as exc:
+            return f"cannot write {self.options.junit_xml}: {exc}"
+        return None
+
+
+def _needs_one_process(options: Options) -> bool:
+    """Services and a fixed mock port call for one mock, so for one process."""
+    port = options.mock_listen.rpartition(":")[2]
+    return bool(options.services) or port not in ("", "0")
+
+
+def _reload(loader: Loader, entries: Sequence[Entry]) -> dict[tuple[int, int], Scenario]:
+    """The scenarios of these entries, loaded here (workers only report what they hold)."""
+    wanted = {e.order for e in entries}
+    found: dict[tuple[int, int], Scenario] = {}
+    for file_index in sorted({e.order[0] for e in entries}):
+        path = Path(next(e.file for e in entries if e.order[0] == file_index))
+        scenarios, _ = loader.load_file(path, file_index)
+        found.update({s.order: s for s in scenarios if s.order in wanted})
+    return found
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Any:
+    """SIGTERM (a CI job cancelled) ends the run as Ctrl-C does: what finished is reported
+    and every service is stopped. Only in the main thread, where signals can be handled."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    signal.raise_signal(signal.SIGINT)

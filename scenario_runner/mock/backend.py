@@ -1,0 +1,141 @@
+"""Where the runner's mock lives: the one small interface the runner talks to.
+
+A scenario's session is kept where its mock is: the runner opens it, registers its stubs,
+writes its own events into it (client calls, saved values, verifications), reads the calls
+the mock answered, and closes it. ``EmbeddedMock`` is the in-process mock server; the
+remote client of ``scenario-run serve`` implements the same interface, so the runner does
+not know which one it talks to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ..protos import ProtoRegistry
+from ..sessions import Event, SessionService
+from ..templating import Templates
+from .hub import SessionHub
+from .server import MockServer
+from .store import StubStore
+from .stubs import Stub
+
+
+class MockBackend(Protocol):
+    """A mock the runner can use: embedded (this process) or remote (``serve``)."""
+
+    @property
+    def address(self) -> str:
+        """``host:port`` where clients (the runner, services under test) call the mock."""
+        ...
+
+    async def open_session(
+        self, session_id: str, state: dict[str, Any], ttl: float | None = None
+    ) -> None: ...
+
+    async def add_stubs(self, session_id: str, stubs: Sequence[Stub]) -> None: ...
+
+    async def record(
+        self,
+        session_id: str,
+        kind: str,
+        data: dict[str, Any],
+        state_delta: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one of the runner's own events to the session's log."""
+        ...
+
+    async def calls(self, session_id: str) -> list[dict[str, Any]]:
+        """The data of every call the mock answered in the session, oldest first; calls the
+        mock is still handling are waited for."""
+        ...
+
+    async def problems(self, session_id: str) -> list[str]:
+        """Harness problems the mock met answering the session since the last ask (a stub
+        template that failed, ...), once each."""
+        ...
+
+    async def events(self, session_id: str) -> list[Event]:
+        """The session's whole log: the runner's events and the mock's calls, in order."""
+        ...
+
+    async def close_session(self, session_id: str, *, keep: bool = False) -> None:
+        """Remove the session's stubs, history and state (``keep``: keep its record)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class EmbeddedMock:
+    """The mock server in this process, on the runner's own event loop."""
+
+    def __init__(
+        self,
+        registry: ProtoRegistry,
+        store: SessionService | None = None,
+        global_stubs: Sequence[Stub] = (),
+        templates: Templates | None = None,
+    ) -> None:
+        self._store = store
+        self.hub = SessionHub(store)
+        self.server = MockServer(registry, StubStore(), self.hub, templates)
+        self.server.store.add(None, global_stubs)
+        self._host = "127.0.0.1"
+
+    @property
+    def templates(self) -> Templates:
+        return self.server.templates
+
+    @property
+    def address(self) -> str:
+        return f"{self._host}:{self.server.port}"
+
+    async def start(self, listen: str = "127.0.0.1:0") -> str:
+        """Listen on ``listen`` (``HOST:PORT``, port 0: any free one); the bound address.
+
+        ``OSError`` when the address cannot be bound (a port in use)."""
+        host = listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+        await self.server.start(listen)
+        # A wildcard address is where the mock listens, not where a client can call it.
+        self._host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return self.address
+
+    async def open_session(
+        self, session_id: str, state: dict[str, Any], ttl: float | None = None
+    ) -> None:
+        await self.hub.open(session_id, state=state)
+
+    async def add_stubs(self, session_id: str, stubs: Sequence[Stub]) -> None:
+        self.server.store.add(session_id, stubs)
+
+    async def record(
+        self,
+        session_id: str,
+        kind: str,
+        data: dict[str, Any],
+        state_delta: dict[str, Any] | None = None,
+    ) -> None:
+        hub = self.hub
+        await hub.settled(session_id)  # the mock's calls so far come first in the log
+        await hub.record(session_id, kind, data, state_delta=state_delta)
+
+    async def calls(self, session_id: str) -> list[dict[str, Any]]:
+        await self.hub.settled(session_id)
+        return [e.data for e in await self.hub.events(session_id, kinds=("mock_call",))]
+
+    async def problems(self, session_id: str) -> list[str]:
+        await self.hub.settled(session_id)
+        return self.hub.take_problems(session_id)
+
+    async def events(self, session_id: str) -> list[Event]:
+        await self.hub.settled(session_id, timeout=1.0)
+        return await self.hub.events(session_id)
+
+    async def close_session(self, session_id: str, *, keep: bool = False) -> None:
+        self.server.store.drop_session(session_id)
+        await self.hub.close(session_id, keep=keep)
+
+    async def aclose(self) -> None:
+        await self.server.stop(grace=None)
+        if self._store is not None:
+            self._store.close()
