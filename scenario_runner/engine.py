@@ -17,6 +17,7 @@ import contextlib
 import math
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -169,7 +170,11 @@ async def started(options: Options, parts: StartParts) -> AsyncIterator[RunConte
         except OSError as exc:
             raise StartupError(f"the mock cannot listen on {options.mock_listen}: {exc}") from exc
         templates = embedded.templates
-        names = {"mock": {"address": mock.address}, "env": dict(os.environ)}
+        names = {
+            "mock": {"address": mock.address},
+            "env": dict(os.environ),
+            "free_port": FreePorts(),
+        }
         specs = [_render_service(spec, templates, names) for spec in options.services]
 
         def died(service: RunningService) -> None:
@@ -198,6 +203,24 @@ async def started(options: Options, parts: StartParts) -> AsyncIterator[RunConte
         if services is not None:
             await services.stop()
         await mock.aclose()
+
+
+class FreePorts:
+    """``{{ free_port('orders') }}`` in scenario-run.yaml: a TCP port free on this machine,
+    the same one for the same name throughout the run (a service's ``env`` and its
+    ``address`` agree), so runs side by side never fight over a port."""
+
+    def __init__(self) -> None:
+        self._chosen: dict[str, int] = {}
+
+    def __call__(self, name: str = "") -> int:
+        port = self._chosen.get(name)
+        if port is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = int(probe.getsockname()[1])
+            self._chosen[name] = port
+        return port
 
 
 def _render(value: Any, templates: Templates, names: Mapping[str, Any], where: str) -> Any:

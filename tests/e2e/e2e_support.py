@@ -153,6 +153,13 @@ class Project:
         (root / "protos" / "wkt" / "wkt.proto").write_text(WKT_PROTO, encoding="utf-8")
         (root / "scenarios").mkdir()
 
+    @classmethod
+    def at(cls, root: Path, validate: Callable[[bytes], None]) -> Project:
+        """An existing project folder, as it is (an example of the repository, say)."""
+        project = cls.__new__(cls)
+        project.root, project.validate = root, validate
+        return project
+
     def write(self, relative: str, text: str) -> Path:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
