@@ -83,6 +83,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument(
             "--mock-listen", metavar="HOST:PORT", help="where the mock listens (default: any port)"
         )
+        parser.add_argument(
+            "--remote", metavar="HOST:PORT", help="use a running `scenario-run serve` (gRPC)"
+        )
+        parser.add_argument(
+            "--admin", metavar="URL", help="its admin API (default: http://HOST:4771)"
+        )
     parser.add_argument("--version", action="version", version=f"scenario-run {__version__}")
     return parser
 

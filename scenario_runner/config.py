@@ -51,6 +51,8 @@ class Options:
     cache_dir: Path | None = Path(".scenario-run/cache")
     mock_listen: str = DEFAULT_MOCK_LISTEN
     services: tuple[ServiceSpec, ...] = ()
+    remote: str | None = None  # HOST:PORT of a running `serve` (its gRPC side)
+    admin: str | None = None  # its admin API, http://HOST:PORT
 
     @property
     def report_dir(self) -> Path:
@@ -85,6 +87,8 @@ _CONFIG_KEYS = {
     "verbose": "verbose",
     "mock_listen": "mock_listen",
     "services": "services",
+    "remote": "remote",
+    "admin": "admin",
 }
 
 
@@ -241,6 +245,7 @@ def build_options(cli: Mapping[str, Any], config: ConfigFile | None = None) -> O
     listen = pick("mock_listen")
     if listen:
         values["mock_listen"] = check_listen(str(listen), "--mock-listen")
+    values.update(_remote(pick("remote"), pick("admin")))
     quiet = cli.get("quiet") or config.get("quiet")
     verbose = cli.get("verbose") or config.get("verbose")
     values["verbosity"] = -1 if quiet else (1 if verbose else 0)
@@ -256,6 +261,21 @@ def check_listen(text: str, what: str) -> str:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"{what} expects HOST:PORT (port 0: any free port), got {text!r}")
     return f"{host or '127.0.0.1'}:{port}"
+
+
+def _remote(remote: Any, admin: Any) -> dict[str, str]:
+    """``--remote HOST:PORT`` and ``--admin URL`` (default: ``http://HOST:4771``)."""
+    if not remote:
+        if admin:
+            raise ConfigError("--admin needs --remote HOST:PORT (the served mock's gRPC side)")
+        return {}
+    host, sep, port = str(remote).strip().rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"--remote expects HOST:PORT, got {remote!r}")
+    url = str(admin or f"http://{host}:4771").strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--admin expects an http:// or https:// URL, got {admin!r}")
+    return {"remote": f"{host}:{port}", "admin": url}
 
 
 def _targets(

@@ -41,7 +41,7 @@ from .runner.services import RunningService, Services, ServiceSpec
 from .runner.targets import Target
 from .scenario.loader import BrokenScenario, Loader, LoadResult, discover
 from .scenario.model import Scenario, StubSource
-from .sessions import SqliteSessionService
+from .sessions import SessionService, SqliteSessionService
 from .templating import TemplateProblem, Templates
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_START, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -160,16 +160,11 @@ async def started(options: Options, parts: StartParts) -> AsyncIterator[RunConte
 
     ``StartupError`` when the mock cannot listen or a service does not come up."""
     store = SqliteSessionService(options.sessions_db) if options.sessions_db else None
-    embedded = EmbeddedMock(parts.registry, store, parts.global_stubs)
-    mock: MockBackend = embedded
+    templates = Templates()
+    mock = await _start_mock(options, parts, store, templates)
     services: Services | None = None
     ctx: RunContext | None = None
     try:
-        try:
-            await embedded.start(options.mock_listen)
-        except OSError as exc:
-            raise StartupError(f"the mock cannot listen on {options.mock_listen}: {exc}") from exc
-        templates = embedded.templates
         names = {
             "mock": {"address": mock.address},
             "env": dict(os.environ),
@@ -221,6 +216,36 @@ class FreePorts:
                 port = int(probe.getsockname()[1])
             self._chosen[name] = port
         return port
+
+
+async def _start_mock(
+    options: Options, parts: StartParts, store: SessionService | None, templates: Templates
+) -> MockBackend:
+    """The embedded mock, listening; or the client of the remote one, which answers."""
+    if options.remote:
+        from .remote.client import RemoteMock  # httpx only for remote runs
+
+        assert options.admin is not None
+        remote = RemoteMock(
+            options.remote,
+            options.admin,
+            store=store,
+            templates=templates,
+            global_stubs=parts.global_stubs,
+        )
+        try:
+            await remote.start()
+        except BaseException:
+            await remote.aclose()
+            raise
+        return remote
+    embedded = EmbeddedMock(parts.registry, store, parts.global_stubs, templates)
+    try:
+        await embedded.start(options.mock_listen)
+    except OSError as exc:
+        await embedded.aclose()
+        raise StartupError(f"the mock cannot listen on {options.mock_listen}: {exc}") from exc
+    return embedded
 
 
 def _render(value: Any, templates: Templates, names: Mapping[str, Any], where: str) -> Any:
