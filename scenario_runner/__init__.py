@@ -1,6 +1,46 @@
-"""scenario-run: declarative gRPC test scenarios with an embedded mock server."""
+"""scenario-run: declarative gRPC test scenarios with an embedded mock server.
+
+What users import: the SDK (``scenario_runner.sdk``), the session services, and the error
+base. Everything else is internal. ``sdk`` is loaded on first use, so the command line's
+start-up does not pay for it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .errors import ScenarioError, ScenarioFileError
+from .sessions import (
+    AlreadyExistsError,
+    Event,
+    InMemorySessionService,
+    Session,
+    SessionNotFoundError,
+    SessionService,
+    SqliteSessionService,
+)
 
-__all__ = ["ScenarioError", "ScenarioFileError"]
+if TYPE_CHECKING:
+    from . import sdk
+
+__all__ = [
+    "AlreadyExistsError",
+    "Event",
+    "InMemorySessionService",
+    "ScenarioError",
+    "ScenarioFileError",
+    "Session",
+    "SessionNotFoundError",
+    "SessionService",
+    "SqliteSessionService",
+    "sdk",
+]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "sdk":
+        import importlib
+
+        return importlib.import_module(".sdk", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -245,7 +245,7 @@ def build_options(cli: Mapping[str, Any], config: ConfigFile | None = None) -> O
     listen = pick("mock_listen")
     if listen:
         values["mock_listen"] = check_listen(str(listen), "--mock-listen")
-    values.update(_remote(pick("remote"), pick("admin")))
+    values.update(remote_options(pick("remote"), pick("admin")))
     quiet = cli.get("quiet") or config.get("quiet")
     verbose = cli.get("verbose") or config.get("verbose")
     values["verbosity"] = -1 if quiet else (1 if verbose else 0)
@@ -263,7 +263,7 @@ def check_listen(text: str, what: str) -> str:
     return f"{host or '127.0.0.1'}:{port}"
 
 
-def _remote(remote: Any, admin: Any) -> dict[str, str]:
+def remote_options(remote: Any, admin: Any) -> dict[str, str]:
     """``--remote HOST:PORT`` and ``--admin URL`` (default: ``http://HOST:4771``)."""
     if not remote:
         if admin:

@@ -66,6 +66,25 @@ class MockBackend(Protocol):
     async def aclose(self) -> None: ...
 
 
+async def register_stubs(mock: MockBackend, session_id: str, stubs: Sequence[Stub]) -> None:
+    """Give a session its stubs, and say so in its log (``stub_added``, one per stub)."""
+    if not stubs:
+        return
+    await mock.add_stubs(session_id, stubs)
+    for stub in stubs:
+        await mock.record(
+            session_id,
+            "stub_added",
+            {
+                "stub_id": stub.id,
+                "method": stub.method.full_name,
+                "source": stub.source,
+                "priority": stub.priority,
+                "times": stub.times,
+            },
+        )
+
+
 class EmbeddedMock:
     """The mock server in this process, on the runner's own event loop."""
 

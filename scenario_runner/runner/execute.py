@@ -16,6 +16,7 @@ from ..durations import parse_duration
 from ..errors import ConfigError, HarnessError, ScenarioError, ScenarioFileError, TemplateError
 from ..ids import random_hex
 from ..matchers import metadata_text
+from ..mock.backend import register_stubs
 from ..mock.stubs import Stub
 from ..protos import MethodInfo, descriptor_of
 from ..report.eventlog import format_events
@@ -125,22 +126,8 @@ class ScenarioRun:
         await self._register(self.stub_builder.after_save())
 
     async def _register(self, stubs: list[Stub]) -> None:
-        if not stubs:
-            return
         self.stubs.extend(stubs)
-        await self.ctx.mock.add_stubs(self.session_id, stubs)
-        for stub in stubs:
-            await self.ctx.mock.record(
-                self.session_id,
-                "stub_added",
-                {
-                    "stub_id": stub.id,
-                    "method": stub.method.full_name,
-                    "source": stub.source,
-                    "priority": stub.priority,
-                    "times": stub.times,
-                },
-            )
+        await register_stubs(self.ctx.mock, self.session_id, stubs)
 
     async def run_steps(self) -> None:
         for step in self.scenario.steps:

@@ -290,9 +290,9 @@ class Loader:
         method = self.registry.find_call(call)
         if method is not None:
             return method, []
-        return None, [doc.error(self._unknown_method_message(call), path)]
+        return None, [doc.error(self.unknown_method_message(call), path)]
 
-    def _unknown_method_message(self, call: str) -> str:
+    def unknown_method_message(self, call: str) -> str:
         service, _, name = call.lstrip("/").partition("/")
         full = self.registry.resolve_service(service)
         if full is None:
@@ -322,8 +322,10 @@ class Loader:
             return None, [doc.error("a stub's service and method cannot be templates", path)]
         method = self.registry.find_method(service, method_name)
         if method is None:
-            message = self._unknown_method_message(f"{service}/{method_name}")
-            return None, [doc.error(message, (*path, "service"))]
+            message = self.unknown_method_message(f"{service}/{method_name}")
+            # A known service with a wrong method is the `method:` line's mistake.
+            wrong = "method" if self.registry.resolve_service(service) else "service"
+            return None, [doc.error(message, (*path, wrong))]
         errors: list[ScenarioFileError] = []
         matchers: list[tuple[PathKey, Any]] = [((*path, "input"), raw.get("input"))]
         matchers += [((*path, "inputs", i), m) for i, m in enumerate(raw.get("inputs") or [])]
