@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from . import collector
 from .config import Options
-from .errors import ConfigError, HarnessError, ProtoCompileError, ScenarioError, StartupError
+from .errors import ConfigError, ProtoCompileError, ScenarioError, StartupError
 from .mock.backend import EmbeddedMock, MockBackend
 from .mock.stubs import Stub, build_stub
 from .protos import ProtoRegistry, compile_protos
@@ -348,7 +348,7 @@ class Run:
         try:
             suite = Suite(options)
             files = suite.files()
-            global_stubs = suite.global_stubs()
+            global_stubs = build_global_stubs(suite.global_stubs(), suite.registry)
             if options.shard:
                 Shard.parse(options.shard)
         except ProtoCompileError as exc:
@@ -397,12 +397,10 @@ class Run:
                 )
         except KeyboardInterrupt:
             return True
-        except HarnessError as exc:
+        except StartupError:
+            raise
+        except ScenarioError as exc:  # a config value that does not render, a dead worker
             raise StartupError(str(exc)) from exc
-        except ScenarioError as exc:
-            if isinstance(exc, StartupError):
-                raise
-            raise StartupError(f"--stubs: {exc}") from exc
         finally:
             if pool is not None:
                 pool.close()
@@ -420,7 +418,7 @@ class Run:
     def _run_slice(
         self,
         suite: Suite,
-        global_stubs: Sequence[StubSource],
+        global_stubs: Sequence[Stub],
         processes: int,
         part: Sequence[Scenario],
         send: OnResult,
@@ -436,16 +434,11 @@ class Run:
         options: Options,
         registry: ProtoRegistry,
         scenarios: Sequence[Scenario],
-        global_stubs: Sequence[StubSource],
+        global_stubs: Sequence[Stub],
         should_stop: Callable[[], bool],
         on_result: OnResult | None = None,
     ) -> None:
-        parts = StartParts(
-            registry,
-            build_global_stubs(global_stubs, registry),
-            self.observer.notice,
-            self._services,
-        )
+        parts = StartParts(registry, global_stubs, self.observer.notice, self._services)
         async with started(options, parts) as ctx:
             await run_all(scenarios, ctx, on_result or self._finished, should_stop)
 
