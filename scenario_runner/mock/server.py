@@ -191,10 +191,26 @@ class MockServer:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start(self, address: str = "127.0.0.1:0") -> int:
+    async def start(
+        self,
+        address: str = "127.0.0.1:0",
+        *,
+        services: Sequence[Callable[[aio.Server], None]] = (),
+    ) -> int:
+        """Listen on ``address`` (port 0: any free port) and return the bound port.
+
+        ``services`` add other services (reflection, health) to the server before it
+        starts; the mock answers its own methods first. ``OSError`` when the address cannot
+        be bound (a port in use).
+        """
         server = aio.server(options=[("grpc.so_reuseport", 0)])
         server.add_generic_rpc_handlers((_Router(self._handlers, self._unary_handlers),))
-        port: int = server.add_insecure_port(address)
+        for add_service in services:
+            add_service(server)
+        try:
+            port: int = server.add_insecure_port(address)
+        except RuntimeError as exc:  # grpc's "Failed to bind to address"
+            raise OSError(f"cannot listen on {address}: {exc}") from exc
         if port == 0:
             raise OSError(f"cannot listen on {address}")
         await server.start()
