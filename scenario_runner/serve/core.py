@@ -66,9 +66,14 @@ def parse_ttl(value: Any) -> float | None:
     if value is None:
         return None
     try:
-        return parse_duration(value)
+        return seconds(value)
     except ValueError as exc:
         raise BadRequest(f"ttl: {exc}") from exc
+
+
+def seconds(value: Any) -> float:
+    """A duration in seconds, to the microsecond ("700ms" is 0.7, not 0.7000000000000001)."""
+    return round(parse_duration(value), 6)
 
 
 class SharedMock:
@@ -340,7 +345,7 @@ class SharedMock:
                 continue
             scope.ttl_text = text
             try:
-                await self.set_ttl(session_id, parse_duration(text))
+                await self.set_ttl(session_id, seconds(text))
             except ValueError as exc:
                 _warn(f"session {session_id!r}: x-mock-session-ttl ignored: {exc}")
         now = time.time() if now is None else now
