@@ -150,6 +150,9 @@ async def _serve(
         await sweeper
     await mock.close()
     http_socket.close()
+    if not stop.is_set():  # the HTTP server ended by itself: not a clean stop
+        print("scenario-run serve: error: the admin API stopped", file=sys.stderr, flush=True)
+        return 1
     print("scenario-run serve: stopped", file=sys.stderr, flush=True)
     return 0
 

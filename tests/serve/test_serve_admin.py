@@ -430,3 +430,28 @@ def _refs_resolve(schema: Any, schemas: dict[str, Any]) -> None:
     elif isinstance(schema, list):
         for value in schema:
             _refs_resolve(value, schemas)
+
+
+def test_a_streaming_call_is_served_and_recorded(http: httpx.Client, grpc_client: Client) -> None:
+    session = new_session()
+    listing = {
+        "service": "bookstore.v1.Catalog",
+        "method": "ListBooks",
+        "input": {"equals": {"shelf": "poetry"}},
+        "output": {"stream": [{"isbn": "1", "title": "Odes"}, {"isbn": "2", "title": "Elegies"}]},
+    }
+    assert post(http, listing, session).status_code == 200
+    method = grpc_client.registry.find_call("bookstore.v1.Catalog/ListBooks")
+    assert method is not None
+    call = grpc_client.channel.unary_stream(
+        method.path,
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=method.output_type.FromString,
+    )
+    request = grpc_client.registry.from_json(method.input_type, {"shelf": "poetry"})
+    replies = list(call(request, metadata=[("x-mock-session", session)], timeout=10))
+    assert [reply.title for reply in replies] == ["Odes", "Elegies"]
+    (record,) = http.get("/api/history", headers=h(session)).json()
+    assert record["method"] == "ListBooks" and record["request"]["shelf"] == "poetry"
+    assert [r["title"] for r in record["responses"]] == ["Odes", "Elegies"]
+    assert record["response"]["title"] == "Odes"  # GripMock shows the first one too

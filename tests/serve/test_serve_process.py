@@ -214,3 +214,11 @@ def test_bad_options_are_exit_2_without_a_traceback(
     err = capsys.readouterr().err
     assert expected in err
     assert "Traceback" not in err
+
+
+def test_sigint_stops_it_cleanly_too(serve_dir: Path) -> None:
+    with serving(serve_dir) as served:
+        with httpx.Client(base_url=served.http, timeout=10) as http:
+            assert http.get("/api/health/readiness").status_code == 200
+        assert served.stop(signal.SIGINT) == 0
+        assert "stopped" in served.stderr and "Traceback" not in served.stderr
