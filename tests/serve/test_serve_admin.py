@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -455,3 +456,28 @@ def test_a_streaming_call_is_served_and_recorded(http: httpx.Client, grpc_client
     assert record["method"] == "ListBooks" and record["request"]["shelf"] == "poetry"
     assert [r["title"] for r in record["responses"]] == ["Odes", "Elegies"]
     assert record["response"]["title"] == "Odes"  # GripMock shows the first one too
+
+
+def test_sessions_stay_isolated_under_concurrent_clients(
+    server: Served, grpc_client: Client
+) -> None:
+    """Twenty clients at once, each its own session, the same request, its own answer."""
+    registry = grpc_client.registry
+
+    def one_client(index: int) -> tuple[set[str], int]:
+        session = new_session()
+        with httpx.Client(base_url=server.http, timeout=15) as http:
+            post(http, stub("same", f"answer {index}"), session)
+            client = Client(server.grpc, registry=registry)
+            try:
+                call = "helloworld.Greeter/SayHello"
+                replies = {
+                    client.unary(call, {"name": "same"}, session)["message"] for _ in range(5)
+                }
+            finally:
+                client.close()
+            return replies, len(http.get("/api/history", headers=h(session)).json())
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(one_client, range(20)))
+    assert results == [({f"answer {i}"}, 5) for i in range(20)]

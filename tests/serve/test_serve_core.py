@@ -179,3 +179,19 @@ def test_prepare_reports_every_bad_stub(registry: ProtoRegistry) -> None:
     message = str(refused.value)
     assert "[1].input.equals.x" in message and "[2].service" in message
     assert message.startswith("request body:")
+
+
+async def test_a_swept_session_leaves_the_store(registry: ProtoRegistry, tmp_path: Path) -> None:
+    service = SqliteSessionService(tmp_path / "sweep.db")
+    try:
+        mock = SharedMock(registry, service, default_ttl=5.0, persistent=True)
+        await mock.restore([])
+        await mock.touch("brief")
+        await mock.add_stubs("brief", body(stub("a", "A")))
+        assert {s.id for s in await service.list(APP_NAME, USER_ID)} == {"brief", GLOBAL_STORE_ID}
+        assert await mock.sweep(time.time() + 6) == ["brief"]
+        assert {s.id for s in await service.list(APP_NAME, USER_ID)} == {GLOBAL_STORE_ID}
+        again = SharedMock(registry, service, default_ttl=5.0, persistent=True)
+        assert await again.restore([]) == 0
+    finally:
+        service.close()
