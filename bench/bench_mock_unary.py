@@ -2,6 +2,7 @@
 
     python bench/bench_mock_unary.py [--stubs 1000] [--calls 5000] [--concurrency 50]
                                      [--rounds 9] [--warmup 1] [--no-index]
+                                     [--without-log] [--served]
 
 The method has ``--stubs`` stubs in the calling session: all but one expect other names
 (``input.equals``), and the one that matches is declared last, so selection cannot stop at
@@ -10,7 +11,8 @@ Each server runs in its own process (the mock's with the collector settings scen
 uses, ``scenario_runner.collector``); one client loop (``--concurrency`` calls in flight)
 drives both, alternating round by round. Prints calls/s (median) for each and the ratio
 mock/bare (target ≥ 0.9). ``--no-index`` turns off the store's ``equals`` index in the mock
-(a plain scan of every stub), to show what the index buys.
+(a plain scan of every stub), to show what the index buys. ``--served`` also measures the mock
+with the session hub of ``scenario-run serve``, which notes every call's session for TTLs.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ REPLY = {"message": "Hello winner"}
 TARGET = 0.9
 
 
-async def mock_server(stubs: int, index: bool, log: bool = True) -> tuple[MockServer, int]:
+async def mock_server(
+    stubs: int, index: bool, log: bool = True, served: bool = False
+) -> tuple[MockServer, int]:
     collector.tune()  # as scenario-run sets its process up before it starts the mock
     if not index:
         store_module.INDEX_THRESHOLD = 10**9
@@ -69,7 +73,13 @@ async def mock_server(stubs: int, index: bool, log: bool = True) -> tuple[MockSe
     ]
     winner = {**base, "input": {"equals": {"name": NAME}}, "output": {"data": REPLY}}
     built.append(build_stub(winner, method, registry))
-    mock = MockServer(registry)
+    hub = None
+    if served:  # the hub of `scenario-run serve`: it notes each session's last call (TTL)
+        from scenario_runner.serve.sessions import Activity, ServeHub
+        from scenario_runner.sessions import InMemorySessionService
+
+        hub = ServeHub(InMemorySessionService(), Activity())
+    mock = MockServer(registry, hub=hub)
     mock.store.add(SESSION, built)
     if not log:
 
@@ -120,6 +130,9 @@ async def client(args: argparse.Namespace, servers: dict[str, ServerProcess]) ->
     if "nolog" in figures:
         share = figures["nolog"].median / figures["bare"].median
         print(f"ratio nolog/bare: {share:.2f} (the mock's own path, without its call history)")
+    if "served" in figures:
+        share = figures["served"].median / figures["bare"].median
+        print(f"ratio served/bare: {share:.2f} (the mock as `scenario-run serve` runs it)")
     ratio = figures["mock"].median / figures["bare"].median
     verdict = "meets" if ratio >= TARGET else "MISSES"
     print(f"ratio mock/bare: {ratio:.2f} ({verdict} the target of {TARGET})")
@@ -137,6 +150,11 @@ def main() -> None:
         "--without-log",
         action="store_true",
         help="also measure the mock with its call history (hub.record_call) turned off",
+    )
+    parser.add_argument(
+        "--served",
+        action="store_true",
+        help="also measure the mock with the session hub of `scenario-run serve` (TTLs)",
     )
     parser.add_argument(
         "--no-pin", action="store_true", help="client and servers share every CPU (noisier)"
@@ -158,6 +176,9 @@ def main() -> None:
     if args.without_log:
         nolog = functools.partial(mock_server, args.stubs, not args.no_index, False)
         servers["nolog"] = start_server("nolog", nolog)
+    if args.served:
+        served = functools.partial(mock_server, args.stubs, not args.no_index, True, True)
+        servers["served"] = start_server("served", served)
     print(pin_client())
     try:
         asyncio.run(client(args, servers))

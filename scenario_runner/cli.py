@@ -23,7 +23,7 @@ from .scenario.loader import BrokenScenario
 from .scenario.schema import schema_text
 from .sessions import SessionNotFoundError, SqliteSessionService
 
-COMMANDS = ("run", "validate", "list", "schema", "sessions")
+COMMANDS = ("run", "validate", "list", "schema", "sessions", "serve")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if command == "sessions":
             return _sessions_command(args)
+        if command == "serve":  # imported here: a run never loads the admin API's libraries
+            from .serve.command import main as serve
+
+            return serve(args)
         parser = _parser(command)
         namespace = parser.parse_args(args)
         options = build_options(vars(namespace), read_config_file(Path(CONFIG_FILE)))
@@ -60,7 +64,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="scenario-run" if command == "run" else f"scenario-run {command}",
         description="Run declarative gRPC test scenarios against an embedded mock server.",
-        epilog="commands: validate, list, schema, sessions show ID (see README)",
+        epilog="commands: validate, list, schema, sessions show ID, serve (see README)",
     )
     parser.add_argument("paths", nargs="*", help="scenario files or folders (default: scenarios/)")
     parser.add_argument("--protos", action="append", metavar="DIR|FILE", help="default: protos/")

@@ -192,12 +192,23 @@ class MockServer:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start(self, address: str = "127.0.0.1:0") -> int:
-        """Listen on ``HOST:PORT`` (port 0: any free one); the port. ``OSError`` saying why
-        when the address cannot be bound (a port in use, a host not of this machine)."""
+    async def start(
+        self,
+        address: str = "127.0.0.1:0",
+        *,
+        services: Sequence[Callable[[aio.Server], None]] = (),
+    ) -> int:
+        """Listen on ``HOST:PORT`` (port 0: any free one) and return the bound port.
+
+        ``services`` add other services (reflection, health) to the server before it
+        starts; the mock answers its own methods first. ``OSError`` saying why when the
+        address cannot be bound (a port in use, a host not of this machine).
+        """
         check_bindable(address)
         server = aio.server(options=[("grpc.so_reuseport", 0)])
         server.add_generic_rpc_handlers((_Router(self._handlers, self._unary_handlers),))
+        for add_service in services:
+            add_service(server)
         try:
             port: int = server.add_insecure_port(address)
         except RuntimeError as exc:  # grpc's "Failed to bind to address"

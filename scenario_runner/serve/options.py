@@ -1,0 +1,156 @@
+"""``scenario-run serve`` options: the command line, checked and frozen."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .. import __version__
+from ..durations import parse_duration
+from ..errors import ConfigError
+
+DEFAULT_GRPC = "127.0.0.1:4770"
+DEFAULT_HTTP = "127.0.0.1:4771"
+DEFAULT_SESSION_TTL = 60.0
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, option: str) -> Address:
+        """``HOST:PORT`` (``[::1]:4770`` for IPv6); ``ConfigError`` naming the option."""
+        host, sep, port_text = text.strip().rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+            raise ConfigError(f"{option} expects HOST:PORT (e.g. 127.0.0.1:4770), got {text!r}")
+        return cls(host, int(port_text))
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def show(self, port: int | None = None) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port if port is None else port}"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    grpc: Address
+    http: Address
+    protos: tuple[Path, ...]
+    import_paths: tuple[Path, ...]
+    stubs: tuple[Path, ...]
+    session_ttl: float  # seconds; 0: sessions never expire
+    store: str  # "memory" or "sqlite:///FILE"
+    cache_dir: Path | None = Path(".scenario-run/cache")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # bad options: exit 2, as every command
+        self.print_usage(sys.stderr)
+        raise ConfigError(message)
+
+
+def parse_options(args: Sequence[str]) -> ServeOptions:
+    parser = _Parser(
+        prog="scenario-run serve",
+        description="A standalone gRPC mock server shared by many test processes, each "
+        "isolated by its session, with GripMock's HTTP admin API.",
+    )
+    parser.add_argument("--grpc", default=DEFAULT_GRPC, metavar="HOST:PORT")
+    parser.add_argument("--http", default=DEFAULT_HTTP, metavar="HOST:PORT")
+    parser.add_argument("--protos", action="append", metavar="DIR|FILE", help="default: protos/")
+    parser.add_argument("-I", "--import-path", dest="import_paths", action="append", metavar="DIR")
+    parser.add_argument("--stubs", action="append", metavar="DIR", help="global GripMock stubs")
+    parser.add_argument("--session-ttl", default="60s", metavar="DURATION", help="0: never")
+    parser.add_argument("--store", default="memory", metavar="memory|sqlite:///FILE")
+    parser.add_argument("--version", action="version", version=f"scenario-run {__version__}")
+    namespace = parser.parse_args(list(args))
+    return build(vars(namespace))
+
+
+def build(values: dict[str, Any]) -> ServeOptions:
+    try:
+        ttl = parse_duration(values["session_ttl"])
+    except ValueError as exc:
+        raise ConfigError(f"--session-ttl: {exc}") from exc
+    http = Address.parse(values["http"], "--http")
+    if not http.is_loopback:
+        raise ConfigError(
+            f"--http {values['http']}: the admin API listens on loopback only "
+            "(binding it beyond loopback needs an admin token, which is not built yet)"
+        )
+    store = str(values["store"])
+    check_store(store)
+    return ServeOptions(
+        grpc=Address.parse(values["grpc"], "--grpc"),
+        http=http,
+        protos=tuple(Path(p) for p in values.get("protos") or ["protos"]),
+        import_paths=tuple(Path(p) for p in values.get("import_paths") or ()),
+        stubs=tuple(Path(p) for p in values.get("stubs") or ()),
+        session_ttl=ttl,
+        store=store,
+    )
+
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def check_store(store: str) -> None:
+    if store == "memory" or (store.startswith(SQLITE_PREFIX) and store[len(SQLITE_PREFIX) :]):
+        return
+    if store.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("--store postgresql://…: the PostgreSQL store is not built yet")
+    raise ConfigError(f"--store expects memory or sqlite:///FILE, got {store!r}")
+
+
+def port_in_use(address: Address) -> str | None:
+    """Why ``address`` cannot be bound (e.g. the port is in use), or None when it can.
+
+    gRPC prints its own log lines when a bind fails; trying first keeps the message ours.
+    """
+    if address.port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"cannot resolve {address.host!r}: {exc.strerror}"
+    family, kind, proto, _, where = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(where)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def bind_http(address: Address) -> socket.socket:
+    """The admin API's listening socket (bound here, so a port in use is our message)."""
+    infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, where = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(where)
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(False)
+    return sock
