@@ -20,7 +20,7 @@ import grpc
 
 from scenario_runner.protos import ProtoRegistry, compile_protos
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PROTOS = REPO / "protos"
 STARTED = re.compile(r"gRPC on (?P<grpc>\S+), admin API on (?P<http>http://\S+) ")
 START_TIMEOUT = 30.0
