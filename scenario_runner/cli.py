@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from . import __version__, collector
 from .config import CONFIG_FILE, Options, build_options, read_config_file
-from .errors import ConfigError, HarnessError, ProtoCompileError, ScenarioError
+from .errors import ConfigError, HarnessError, ProtoCompileError, ScenarioError, ScenarioFileError
 from .mock.hub import APP_NAME, USER_ID, SessionHub
 from .mock.server import MockServer
 from .mock.stubs import Stub, build_stub
@@ -245,7 +245,10 @@ def _run_scenarios(options: Options) -> int:
         registry = _compile(options)
         files = _discover(options)
         loader = Loader(registry)
-        global_stubs = [s for d in options.stubs for s in loader.load_stub_dir(d)]
+        skipped: list[ScenarioFileError] = []
+        global_stubs = [s for d in options.stubs for s in loader.load_stub_dir(d, skipped)]
+        for problem in skipped:  # the other stubs load and answer, as GripMock's do
+            _error(f"--stubs: a stub left out: {problem}")
         if options.shard:
             Shard.parse(options.shard)
     except ProtoCompileError as exc:
@@ -343,7 +346,8 @@ async def _run_async(
     store = SqliteSessionService(options.sessions_db) if options.sessions_db else None
     hub = SessionHub(store or InMemorySessionService())
     mock = MockServer(registry, hub=hub)
-    mock.store.add(None, [_global_stub(source, registry) for source in global_stubs])
+    built = [_global_stub(source, registry) for source in global_stubs]
+    mock.store.add(None, [stub for stub in built if stub is not None])
     await mock.start()
     ctx = RunContext(
         registry,
@@ -365,11 +369,14 @@ async def _run_async(
             store.close()
 
 
-def _global_stub(source: StubSource, registry: ProtoRegistry) -> Stub:
+def _global_stub(source: StubSource, registry: ProtoRegistry) -> Stub | None:
+    """A ``--stubs`` stub; one that cannot be served is left out (said on stderr)."""
     try:
         return build_stub(source.raw, source.method, registry, source=str(source.location))
     except ValueError as exc:
-        raise source.document.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
+        problem = source.document.error(f"invalid stub: {exc}", (*source.path, "output"))
+        _error(f"--stubs: a stub left out: {problem}")
+        return None
 
 
 # -- sessions show -----------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A stub value is a Go template when its first action starts with ``.``, ``$``, ``(``, a Go
 keyword (``if``, ``range``, ``with``, …) or the name of one of GripMock's functions not
-followed by ``(`` (``{{ uuid }}`` is Go, ``{{ uuid() }}`` is Jinja). Anything else with
+directly followed by ``(`` (``{{ uuid }}`` and ``{{ avg (list 1 2) }}`` are Go,
+``{{ uuid() }}`` is Jinja). Anything else with
 ``{{`` is a Jinja2 template. See :func:`is_go_template`.
 
 ``compile_template(text)`` parses once (``GoTemplateSyntaxError``), ``render(data)`` runs
@@ -41,7 +42,7 @@ __all__ = [
 
 _FUNCTIONS = base_functions()
 _NAMES = frozenset(_FUNCTIONS) | {"faker"}
-_FIRST_ACTION = re.compile(r"\{\{-?\s*(?P<head>[.$(]|[A-Za-z_][A-Za-z0-9_]*)(?P<after>\s*\(?)")
+_FIRST_ACTION = re.compile(r"\{\{-?\s*(?P<head>[.$(]|[A-Za-z_][A-Za-z0-9_]*)(?P<after>\(?)")
 
 
 def function_names() -> frozenset[str]:

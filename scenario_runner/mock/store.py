@@ -231,7 +231,7 @@ class StubStore:
         if not _is_message(request):
             return self._match_stream(own, candidates, request, headers, count)
         best: Stub | None = None
-        best_rank: tuple[int, int, int, int] | None = None
+        best_rank: tuple[int, int, int, int, int] | None = None
         for stub, known in candidates:
             if stub.times and uses.get(stub.id, 0) >= stub.times and stub.id not in exempt:
                 continue

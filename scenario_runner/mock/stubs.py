@@ -31,7 +31,7 @@ from ..durations import parse_duration
 from ..ids import random_uuid
 from ..matchers import metadata_text
 from ..gotemplate import GoTemplateSyntaxError, compile_template, is_go_template
-from ..protos import MethodInfo, ProtoRegistry, descriptor_of
+from ..protos import MethodInfo, ProtoRegistry, descriptor_of, normalize_stub_input
 from ..status import parse_status
 from ..templating import Templates, template_strings
 from .gripmock import split_directive
@@ -91,18 +91,26 @@ class Stub:
     context: Mapping[str, Any] = field(default_factory=dict)  # names for output templates
     order: int = 0  # declaration order, set by the stub store
     declared: int = 0
+    exact: int = 0  # how many of the declared fields are `equals` fields
     # How it ranks among stubs that match, highest wins: priority, then most declared
-    # fields, then a session stub over a global one, then declaration order.
-    rank: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # fields, then most `equals` fields (an exact value is more specific than a pattern),
+    # then a session stub over a global one, then declaration order.
+    rank: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
 
     def __post_init__(self) -> None:
-        self.declared = sum(
-            declared_fields(m) for m in (self.headers, self.input, *(self.inputs or ())) if m
-        )
+        matchers = [m for m in (self.headers, self.input, *(self.inputs or ())) if m]
+        self.declared = sum(declared_fields(m) for m in matchers)
+        self.exact = sum(declared_fields(InputMatcher(equals=m.equals)) for m in matchers if m.equals)
         self.set_rank()
 
     def set_rank(self) -> None:
-        self.rank = (self.priority, self.declared, 0 if self.is_global else 1, -self.order)
+        self.rank = (
+            self.priority,
+            self.declared,
+            self.exact,
+            0 if self.is_global else 1,
+            -self.order,
+        )
 
     @property
     def path(self) -> str:
@@ -131,6 +139,10 @@ def build_stub(
     inputs = raw.get("inputs")
     if inputs is None and isinstance(raw.get("stream"), list):
         inputs = raw["stream"]  # GripMock's older name for `inputs`
+    descriptor = descriptor_of(method.input_type)
+    single = normalize_stub_input(raw["input"], descriptor) if raw.get("input") else None
+    if inputs:
+        inputs = [normalize_stub_input(m, descriptor) for m in inputs]
     effects = [e for e in raw.get("effects") or [] if isinstance(e, Mapping)]
     if effects:
         output.static_reply = None  # effects run on the general path, after the match
@@ -140,7 +152,7 @@ def build_stub(
         raw=dict(raw),
         priority=int(raw.get("priority") or 0),
         headers=InputMatcher.from_mapping(raw["headers"]) if raw.get("headers") else None,
-        input=InputMatcher.from_mapping(raw["input"]) if raw.get("input") else None,
+        input=InputMatcher.from_mapping(single) if single else None,
         inputs=[InputMatcher.from_mapping(m) for m in inputs] if inputs else None,
         output=output,
         times=int(options.get("times") or 0),
