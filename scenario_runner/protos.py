@@ -519,7 +519,9 @@ def _read_descriptor_set(path: Path) -> descriptor_pb2.FileDescriptorSet:
         raise ProtoCompileError(f"{path}: not a FileDescriptorSet ({exc})") from exc
 
 
-def _merge_sets(sets: Sequence[descriptor_pb2.FileDescriptorSet]) -> descriptor_pb2.FileDescriptorSet:
+def _merge_sets(
+    sets: Sequence[descriptor_pb2.FileDescriptorSet],
+) -> descriptor_pb2.FileDescriptorSet:
     """One set of every file, each once, dependencies before the files that import them."""
     by_name: dict[str, descriptor_pb2.FileDescriptorProto] = {}
     for descriptor_set in sets:
@@ -569,7 +571,15 @@ def _well_known_files() -> list[descriptor_pb2.FileDescriptorProto]:
     )
 
     files = []
-    for module in (any_pb2, duration_pb2, empty_pb2, field_mask_pb2, struct_pb2, timestamp_pb2, wrappers_pb2):
+    for module in (
+        any_pb2,
+        duration_pb2,
+        empty_pb2,
+        field_mask_pb2,
+        struct_pb2,
+        timestamp_pb2,
+        wrappers_pb2,
+    ):
         proto = descriptor_pb2.FileDescriptorProto()
         module.DESCRIPTOR.CopyToProto(proto)
         files.append(proto)

@@ -75,7 +75,10 @@ class GoTemplate:
         self.uses_faker = "faker" in text
 
     def render(
-        self, data: Any, faker: FakerRoot | None = None, extra: Mapping[str, Callable[..., Any]] | None = None
+        self,
+        data: Any,
+        faker: FakerRoot | None = None,
+        extra: Mapping[str, Callable[..., Any]] | None = None,
     ) -> str:
         funcs: Mapping[str, Callable[..., Any]] = _FUNCTIONS
         if faker is not None or extra:

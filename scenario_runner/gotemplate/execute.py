@@ -9,6 +9,7 @@ cannot reach any other Python attribute, and it cannot change the values it is g
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from .parse import (
@@ -190,7 +191,8 @@ def _command(command: Command, dot: Any, state: _State, final: tuple[Any, ...]) 
 
 
 def _and_or(name: str, args: list[Operand], dot: Any, state: _State, final: tuple[Any, ...]) -> Any:
-    values = [lambda a=a: _operand(a, dot, state) for a in args] + [lambda f=f: f for f in final]
+    values: list[Callable[[], Any]] = [partial(_operand, a, dot, state) for a in args]
+    values += [partial(_identity, f) for f in final]
     if not values:
         raise GoTemplateError(f"wrong number of args for {name}: want at least 1 got 0")
     result: Any = None
@@ -199,6 +201,10 @@ def _and_or(name: str, args: list[Operand], dot: Any, state: _State, final: tupl
         if truth(result) == (name == "or"):
             return result
     return result
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _call(name: str, function: Callable[..., Any], args: list[Any]) -> Any:

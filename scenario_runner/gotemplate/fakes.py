@@ -40,41 +40,41 @@ class _Domain(GoObject):
 class _Person(_Domain):
     members = frozenset({"FirstName", "LastName", "Name", "Prefix", "Suffix", "Gender", "Age"})
 
-    def FirstName(self) -> str:  # noqa: N802 - GripMock's names
+    def FirstName(self) -> str:
         return str(self._fake.first_name())
 
-    def LastName(self) -> str:  # noqa: N802
+    def LastName(self) -> str:
         return str(self._fake.last_name())
 
-    def Name(self) -> str:  # noqa: N802
+    def Name(self) -> str:
         return str(self._fake.name())
 
-    def Prefix(self) -> str:  # noqa: N802
+    def Prefix(self) -> str:
         return str(self._fake.prefix())
 
-    def Suffix(self) -> str:  # noqa: N802
+    def Suffix(self) -> str:
         return str(self._fake.suffix())
 
-    def Gender(self) -> str:  # noqa: N802
+    def Gender(self) -> str:
         return str(self._fake.random_element(("male", "female")))
 
-    def Age(self) -> int:  # noqa: N802
+    def Age(self) -> int:
         return int(self._fake.random_int(18, 90))
 
 
 class _Contact(_Domain):
     members = frozenset({"Email", "Phone", "Username", "URL"})
 
-    def Email(self) -> str:  # noqa: N802
+    def Email(self) -> str:
         return str(self._fake.email())
 
-    def Phone(self) -> str:  # noqa: N802
+    def Phone(self) -> str:
         return str(self._fake.phone_number())
 
-    def Username(self) -> str:  # noqa: N802
+    def Username(self) -> str:
         return str(self._fake.user_name())
 
-    def URL(self) -> str:  # noqa: N802
+    def URL(self) -> str:
         return str(self._fake.url())
 
 
@@ -84,34 +84,34 @@ class _Geo(_Domain):
         | {"Latitude", "Longitude", "TimeZone"}
     )
 
-    def Country(self) -> str:  # noqa: N802
+    def Country(self) -> str:
         return str(self._fake.country())
 
-    def CountryCode(self) -> str:  # noqa: N802
+    def CountryCode(self) -> str:
         return str(self._fake.country_code())
 
-    def City(self) -> str:  # noqa: N802
+    def City(self) -> str:
         return str(self._fake.city())
 
-    def State(self) -> str:  # noqa: N802
+    def State(self) -> str:
         return str(self._fake.state())
 
-    def StateCode(self) -> str:  # noqa: N802
+    def StateCode(self) -> str:
         return str(self._fake.state_abbr())
 
-    def Zip(self) -> str:  # noqa: N802
+    def Zip(self) -> str:
         return str(self._fake.postcode())
 
-    def Street(self) -> str:  # noqa: N802
+    def Street(self) -> str:
         return str(self._fake.street_address())
 
-    def Latitude(self) -> float:  # noqa: N802
+    def Latitude(self) -> float:
         return float(self._fake.latitude())
 
-    def Longitude(self) -> float:  # noqa: N802
+    def Longitude(self) -> float:
         return float(self._fake.longitude())
 
-    def TimeZone(self) -> str:  # noqa: N802
+    def TimeZone(self) -> str:
         return str(self._fake.timezone())
 
 
@@ -121,47 +121,47 @@ class _Network(_Domain):
         | {"HTTPMethod", "HTTPStatusCode"}
     )
 
-    def DomainName(self) -> str:  # noqa: N802
+    def DomainName(self) -> str:
         return str(self._fake.domain_name())
 
-    def DomainSuffix(self) -> str:  # noqa: N802
+    def DomainSuffix(self) -> str:
         return str(self._fake.tld())
 
-    def IPv4(self) -> str:  # noqa: N802
+    def IPv4(self) -> str:
         return str(self._fake.ipv4())
 
-    def IPv6(self) -> str:  # noqa: N802
+    def IPv6(self) -> str:
         return str(self._fake.ipv6())
 
-    def MAC(self) -> str:  # noqa: N802
+    def MAC(self) -> str:
         return str(self._fake.mac_address())
 
-    def UserAgent(self) -> str:  # noqa: N802
+    def UserAgent(self) -> str:
         return str(self._fake.user_agent())
 
-    def HTTPMethod(self) -> str:  # noqa: N802
+    def HTTPMethod(self) -> str:
         return str(self._fake.http_method())
 
-    def HTTPStatusCode(self) -> int:  # noqa: N802
+    def HTTPStatusCode(self) -> int:
         return int(self._fake.random_element((200, 201, 204, 400, 401, 403, 404, 409, 500, 503)))
 
 
 class _Company(_Domain):
     members = frozenset({"Company", "CompanySuffix", "JobTitle", "JobLevel", "JobDescriptor"})
 
-    def Company(self) -> str:  # noqa: N802
+    def Company(self) -> str:
         return str(self._fake.company())
 
-    def CompanySuffix(self) -> str:  # noqa: N802
+    def CompanySuffix(self) -> str:
         return str(self._fake.company_suffix())
 
-    def JobTitle(self) -> str:  # noqa: N802
+    def JobTitle(self) -> str:
         return str(self._fake.job())
 
-    def JobLevel(self) -> str:  # noqa: N802
+    def JobLevel(self) -> str:
         return str(self._fake.random_element(("Junior", "Mid", "Senior", "Lead", "Principal")))
 
-    def JobDescriptor(self) -> str:  # noqa: N802
+    def JobDescriptor(self) -> str:
         return str(self._fake.random_element(("Lead", "Senior", "Chief", "Global", "Direct")))
 
 
@@ -171,24 +171,24 @@ class _Commerce(_Domain):
         | {"CurrencyShort", "Price"}
     )
 
-    def ProductName(self) -> str:  # noqa: N802
+    def ProductName(self) -> str:
         return f"{self._fake.color_name()} {self._fake.word().capitalize()}"
 
-    def ProductCategory(self) -> str:  # noqa: N802
+    def ProductCategory(self) -> str:
         return str(
             self._fake.random_element(("Electronics", "Books", "Garden", "Toys", "Sports", "Home"))
         )
 
-    def ProductDescription(self) -> str:  # noqa: N802
+    def ProductDescription(self) -> str:
         return str(self._fake.sentence())
 
-    def CurrencyLong(self) -> str:  # noqa: N802
+    def CurrencyLong(self) -> str:
         return str(self._fake.currency_name())
 
-    def CurrencyShort(self) -> str:  # noqa: N802
+    def CurrencyShort(self) -> str:
         return str(self._fake.currency_code())
 
-    def Price(self, low: Any = 0, high: Any = 1000) -> float:  # noqa: N802
+    def Price(self, low: Any = 0, high: Any = 1000) -> float:
         value = self._fake.pyfloat(min_value=float(low), max_value=float(high), right_digits=2)
         return float(value)
 
@@ -196,22 +196,22 @@ class _Commerce(_Domain):
 class _Text(_Domain):
     members = frozenset({"Word", "Sentence", "Paragraph", "Phrase", "Quote", "Question"})
 
-    def Word(self) -> str:  # noqa: N802
+    def Word(self) -> str:
         return str(self._fake.word())
 
-    def Sentence(self, words: Any = 8) -> str:  # noqa: N802
+    def Sentence(self, words: Any = 8) -> str:
         return str(self._fake.sentence(nb_words=max(1, int(words)), variable_nb_words=False))
 
-    def Paragraph(self, count: Any = 1) -> str:  # noqa: N802
+    def Paragraph(self, count: Any = 1) -> str:
         return "\n".join(self._fake.paragraph() for _ in range(max(1, int(count))))
 
-    def Phrase(self) -> str:  # noqa: N802
+    def Phrase(self) -> str:
         return " ".join(self._fake.words(2))
 
-    def Quote(self) -> str:  # noqa: N802
+    def Quote(self) -> str:
         return str(self._fake.sentence())
 
-    def Question(self) -> str:  # noqa: N802
+    def Question(self) -> str:
         return str(self._fake.sentence()).rstrip(".") + "?"
 
 
@@ -221,47 +221,47 @@ class _DateTime(_Domain):
         | {"Second", "WeekDay"}
     )
 
-    def Date(self) -> str:  # noqa: N802
+    def Date(self) -> str:
         return _iso(self._fake.date_time_between("-10y", "+10y", tzinfo=_dt.timezone.utc))
 
-    def PastDate(self) -> str:  # noqa: N802
+    def PastDate(self) -> str:
         return _iso(self._fake.past_datetime(tzinfo=_dt.timezone.utc))
 
-    def FutureDate(self) -> str:  # noqa: N802
+    def FutureDate(self) -> str:
         return _iso(self._fake.future_datetime(tzinfo=_dt.timezone.utc))
 
-    def Year(self) -> int:  # noqa: N802
+    def Year(self) -> int:
         return int(self._fake.year())
 
-    def Month(self) -> int:  # noqa: N802
+    def Month(self) -> int:
         return int(self._fake.month())
 
-    def Day(self) -> int:  # noqa: N802
+    def Day(self) -> int:
         return int(self._fake.day_of_month())
 
-    def Hour(self) -> int:  # noqa: N802
+    def Hour(self) -> int:
         return int(self._fake.random_int(0, 23))
 
-    def Minute(self) -> int:  # noqa: N802
+    def Minute(self) -> int:
         return int(self._fake.random_int(0, 59))
 
-    def Second(self) -> int:  # noqa: N802
+    def Second(self) -> int:
         return int(self._fake.random_int(0, 59))
 
-    def WeekDay(self) -> str:  # noqa: N802
+    def WeekDay(self) -> str:
         return str(self._fake.day_of_week())
 
 
 class _Identity(_Domain):
     members = frozenset({"UUID", "SSN", "EIN"})
 
-    def UUID(self) -> str:  # noqa: N802
+    def UUID(self) -> str:
         return str(self._fake.uuid4())
 
-    def SSN(self) -> str:  # noqa: N802
+    def SSN(self) -> str:
         return str(self._fake.ssn())
 
-    def EIN(self) -> str:  # noqa: N802
+    def EIN(self) -> str:
         return f"{self._fake.random_int(10, 99)}-{self._fake.random_int(1000000, 9999999)}"
 
 
@@ -271,31 +271,31 @@ class _Number(_Domain):
         | {"Float64", "Float64Range"}
     )
 
-    def Int(self) -> int:  # noqa: N802
+    def Int(self) -> int:
         return int(self._fake.random_int(0, 2**31 - 1))
 
-    def IntN(self, limit: Any) -> int:  # noqa: N802
+    def IntN(self, limit: Any) -> int:
         return int(self._fake.random_int(0, max(0, int(limit) - 1)))
 
-    def IntRange(self, low: Any, high: Any) -> int:  # noqa: N802
+    def IntRange(self, low: Any, high: Any) -> int:
         return int(self._fake.random_int(int(low), int(high)))
 
-    def Int32(self) -> int:  # noqa: N802
+    def Int32(self) -> int:
         return int(self._fake.random_int(0, 2**31 - 1))
 
-    def Int64(self) -> int:  # noqa: N802
+    def Int64(self) -> int:
         return int(self._fake.random_int(0, 2**53))
 
-    def Float32(self) -> float:  # noqa: N802
+    def Float32(self) -> float:
         return float(self._fake.pyfloat(min_value=0, max_value=1))
 
-    def Float32Range(self, low: Any, high: Any) -> float:  # noqa: N802
+    def Float32Range(self, low: Any, high: Any) -> float:
         return float(self._fake.pyfloat(min_value=float(low), max_value=float(high)))
 
-    def Float64(self) -> float:  # noqa: N802
+    def Float64(self) -> float:
         return float(self._fake.pyfloat(min_value=0, max_value=1))
 
-    def Float64Range(self, low: Any, high: Any) -> float:  # noqa: N802
+    def Float64Range(self, low: Any, high: Any) -> float:
         return float(self._fake.pyfloat(min_value=float(low), max_value=float(high)))
 
 
@@ -324,7 +324,9 @@ class FakerRoot(GoObject):
 
     def member(self, name: str) -> Any:
         if name not in self.members:
-            raise LookupError(f"can't evaluate field {name} in faker (domains: {', '.join(_DOMAINS)})")
+            raise LookupError(
+                f"can't evaluate field {name} in faker (domains: {', '.join(_DOMAINS)})"
+            )
         if self._domains is None:
             from faker import Faker  # imported only when a template uses faker
 

@@ -226,15 +226,16 @@ def _verb(verb: str, value: Any, precision: str | None) -> str:
         number = to_int(value) if not isinstance(value, float) else None
         return str(number) if number is not None else f"%!d({type(value).__name__}={value})"
     if verb in "feEgG":
-        number = to_float(value)
-        if number is None:
+        real = to_float(value)
+        if real is None:
             return f"%!{verb}({type(value).__name__}={value})"
+        number_f = real
         digits = int(precision) if precision and precision != "*" else None
         if verb == "f":
-            return f"{number:.{6 if digits is None else digits}f}"
+            return f"{number_f:.{6 if digits is None else digits}f}"
         if verb in "eE":
-            return format(number, f".{6 if digits is None else digits}{verb}")
-        return go_print(number) if digits is None else format(number, f".{digits}g")
+            return format(number_f, f".{6 if digits is None else digits}{verb}")
+        return go_print(number_f) if digits is None else format(number_f, f".{digits}g")
     if verb == "t":
         return "true" if value is True else "false" if value is False else f"%!t({value})"
     if verb == "q":
@@ -299,7 +300,9 @@ def _extract(collection: Any, key: Any) -> Any:
             position = to_int(key)
             assert position is not None
             return collection[position] if 0 <= position < len(collection) else None
-        return JsonList(item[name] for item in collection if isinstance(item, Mapping) and name in item)
+        return JsonList(
+            item[name] for item in collection if isinstance(item, Mapping) and name in item
+        )
     return None
 
 

@@ -105,7 +105,7 @@ class Loop:
     kind: str  # "break" | "continue"
 
 
-Node = Union[Text, Action, Branch, Loop]
+Node = Text | Action | Branch | Loop
 
 
 # -- lexer ---------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ class _PipeParser:
         first = self.peek()
         if first is not None and first.kind == "variable":
             second = self.peek(1)
-            if second is not None and second.kind in ("declare",) or (
+            if (second is not None and second.kind in ("declare",)) or (
                 second is not None and second.text == "="
             ):
                 declare = [first.text]

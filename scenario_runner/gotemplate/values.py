@@ -115,7 +115,9 @@ def _plain(value: Any) -> Any:
 
 def go_json(value: Any) -> str:
     """``encoding/json`` as GripMock's ``json`` / ``toJson`` give it (no trailing newline)."""
-    return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return json.dumps(
+        _plain(value), ensure_ascii=False, separators=(",", ":"), default=_json_default
+    )
 
 
 def go_print(value: Any) -> str:

@@ -48,7 +48,9 @@ def effect_problems(effects: Any, registry: ProtoRegistry) -> list[tuple[tuple[A
             except ValueError as exc:
                 problems.append(((position, "stub"), f"invalid stub: {exc}"))
         else:
-            problems.append(((position, "action"), f"unknown effect action {action!r} (upsert, delete)"))
+            problems.append(
+                ((position, "action"), f"unknown effect action {action!r} (upsert, delete)")
+            )
     return problems
 
 
@@ -65,7 +67,9 @@ def _build(raw: Mapping[str, Any], registry: ProtoRegistry) -> Stub:
     return build_stub(stub, method, registry, source="effect")
 
 
-def apply_effects(store: StubStore, registry: ProtoRegistry, session_id: str, stub: Stub) -> str | None:
+def apply_effects(
+    store: StubStore, registry: ProtoRegistry, session_id: str, stub: Stub
+) -> str | None:
     """Run the stub's effects in ``session_id``; a problem (as text) stops at the first."""
     for effect in stub.effects:
         action = effect.get("action")

@@ -9,6 +9,7 @@ import datetime as _dt
 import json
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from ..gotemplate import LOAD_TIME, GoTemplateError, GoTemplateSyntaxError, compile_template
@@ -44,16 +45,20 @@ def render_load_time(text: str) -> str:
     output_column: int | None = None  # the column of the `output:` key we are under
     for number, line in enumerate(lines):
         stripped = line.strip()
-        if output_column is not None and stripped and not stripped.startswith("#"):
-            if len(line) - len(line.lstrip()) <= output_column:
-                output_column = None
+        if (
+            output_column is not None
+            and stripped
+            and not stripped.startswith("#")
+            and len(line) - len(line.lstrip()) <= output_column
+        ):
+            output_column = None
         key = _OUTPUT_KEY.match(line)
         if key:
             output_column = line.index("output")
             continue
         if output_column is not None or "{{" not in line:
             continue
-        lines[number] = _ACTION.sub(lambda m, n=number: _load_time_action(m, n + 1), line)
+        lines[number] = _ACTION.sub(partial(_load_time_action, line=number + 1), line)
     return "\n".join(lines)
 
 
@@ -118,7 +123,9 @@ def parse_documents(text: str, *, stream: bool) -> list[Any]:
         values.append(value)
     if not stream:
         if len(values) != 1:
-            raise ValueError(f"a data template must print exactly one JSON value, got {len(values)}")
+            raise ValueError(
+                f"a data template must print exactly one JSON value, got {len(values)}"
+            )
         if not isinstance(values[0], dict):
             raise ValueError("a data template must print a JSON object")
         if DIRECTIVE_KEY in values[0]:
@@ -144,9 +151,9 @@ def strip_defaults(value: Any) -> Any:
         kept = {}
         for key, item in value.items():
             cleaned = strip_defaults(item)
-            if cleaned in (None, False, 0, "", [], {}) and not isinstance(cleaned, float | int) or (
-                isinstance(cleaned, (int, float)) and not isinstance(cleaned, bool) and cleaned == 0
-            ):
+            if cleaned is None or cleaned is False or cleaned in ("", [], {}):
+                continue
+            if type(cleaned) in (int, float) and cleaned == 0:
                 continue
             kept[key] = cleaned
         return kept

@@ -62,7 +62,11 @@ class SessionHub:
         if root is None:
             live = self._live.get(session_id)
             seed = live.state.get(FAKER_SEED) if live is not None else None
-            root = FakerRoot(int(seed) if isinstance(seed, (int, str)) and str(seed).lstrip("-").isdigit() else None)
+            root = FakerRoot(
+                int(seed)
+                if isinstance(seed, (int, str)) and str(seed).lstrip("-").isdigit()
+                else None
+            )
             self._fakers[session_id] = root
         return root
 

@@ -51,8 +51,8 @@ from scenario_runner.matchers import compile_regex, json_text, scalar_equal
 
 __all__ = [
     "InputMatcher",
-    "glob_match",
     "declared_fields",
+    "glob_match",
     "header_similarity",
     "headers_match",
     "input_matches",

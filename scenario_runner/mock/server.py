@@ -21,10 +21,9 @@ from functools import partial
 from typing import Any, NamedTuple, cast
 
 import grpc
+import yaml
 from google.protobuf.message import DecodeError, Message
 from grpc import aio
-
-import yaml
 
 from ..durations import parse_duration
 from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, compile_template
@@ -468,9 +467,7 @@ class MockServer:
                 await context.write(blob)
                 call.add_response(data)
             whole = stub.input is not None and stub.inputs is None
-            if output.is_error and (
-                whole or not output.stream or index >= len(output.stream) - 1
-            ):
+            if output.is_error and (whole or not output.stream or index >= len(output.stream) - 1):
                 await self._finish(call, match, view, context)
             index += 1
         if last is not None:
@@ -495,8 +492,10 @@ class MockServer:
         call.stub_id = stub.id
         self._apply_effects(call, stub)
         messages = call.requests
-        view = _View(messages[-1] if messages else {}, messages, 0) if messages is not None else (
-            _View(request, None, 0)
+        view = (
+            _View(messages[-1] if messages else {}, messages, 0)
+            if messages is not None
+            else (_View(request, None, 0))
         )
         delay = self._delay(call, match, view)
         if delay:
@@ -556,7 +555,11 @@ class MockServer:
             return list(zip(items, blobs or (), directives, strict=True))
         rendered = [self._render(call, match, view, item) for item in items]
         return [
-            (item, b"" if _ends_stream(d) else self._serialize(call, match.stub, item, lenient=True), d)
+            (
+                item,
+                b"" if _ends_stream(d) else self._serialize(call, match.stub, item, lenient=True),
+                d,
+            )
             for item, d in zip(rendered, directives, strict=True)
         ]
 
@@ -581,7 +584,9 @@ class MockServer:
         items = []
         for document in documents:
             data, directive = split_directive(document)
-            blob = b"" if _ends_stream(directive) else self._serialize(call, stub, data, lenient=True)
+            blob = (
+                b"" if _ends_stream(directive) else self._serialize(call, stub, data, lenient=True)
+            )
             items.append((data, blob, directive))
         if not items and output.document != "stream":
             items.append(({}, b"", None))
@@ -603,7 +608,9 @@ class MockServer:
             if output.stream_bytes is not None:
                 return [(item, output.stream_bytes[position], directive)]
             item = self._render(call, match, view, item)
-            blob = b"" if _ends_stream(directive) else self._serialize(call, stub, item, lenient=True)
+            blob = (
+                b"" if _ends_stream(directive) else self._serialize(call, stub, item, lenient=True)
+            )
             return [(item, blob, directive)]
         if output.data is not None:
             if output.data_bytes is not None:
@@ -708,8 +715,11 @@ class MockServer:
     ) -> Any:
         stub = match.stub
         request: Mapping[str, Any] = view.request
-        if view.requests is not None and view.index == 0 and call.method.client_streaming and (
-            not call.method.server_streaming
+        if (
+            view.requests is not None
+            and view.position == 0
+            and call.method.client_streaming
+            and (not call.method.server_streaming)
         ):
             request = {"messages": view.requests}
         context = {
@@ -734,7 +744,7 @@ class MockServer:
             request=view.request,
             requests=view.requests,
             headers=call.headers,
-            message_index=view.index,
+            message_index=view.position,
             attempt=match.attempt,
             stub_id=stub.id,
             times=stub.times,
@@ -750,7 +760,9 @@ class MockServer:
 
         return render
 
-    def _serialize(self, call: CallRecord, stub: Stub, data: Any, *, lenient: bool = False) -> bytes:
+    def _serialize(
+        self, call: CallRecord, stub: Stub, data: Any, *, lenient: bool = False
+    ) -> bytes:
         try:
             return serialize(self.registry, stub.method, data, lenient=lenient)
         except ValueError as exc:
@@ -791,9 +803,7 @@ class MockServer:
                 wanted[f"inputs[{position}]"] = matcher
         shown = list(messages) if messages is not None else [request]
         method = call.method
-        return not_found_text(
-            method.service, method.name, call.headers, shown, wanted, closest_id
-        )
+        return not_found_text(method.service, method.name, call.headers, shown, wanted, closest_id)
 
 
 class _View(NamedTuple):
@@ -802,7 +812,7 @@ class _View(NamedTuple):
 
     request: Mapping[str, Any]
     requests: Sequence[Mapping[str, Any]] | None
-    index: int
+    position: int
 
 
 def _ends_stream(directive: Mapping[str, Any] | None) -> bool:

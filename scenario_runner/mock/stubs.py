@@ -28,9 +28,9 @@ from google.protobuf.descriptor import FileDescriptor
 from google.protobuf.message import Message
 
 from ..durations import parse_duration
+from ..gotemplate import GoTemplateSyntaxError, compile_template, is_go_template
 from ..ids import random_uuid
 from ..matchers import metadata_text
-from ..gotemplate import GoTemplateSyntaxError, compile_template, is_go_template
 from ..protos import MethodInfo, ProtoRegistry, descriptor_of, normalize_stub_input
 from ..status import parse_status
 from ..templating import Templates, template_strings
@@ -100,7 +100,9 @@ class Stub:
     def __post_init__(self) -> None:
         matchers = [m for m in (self.headers, self.input, *(self.inputs or ())) if m]
         self.declared = sum(declared_fields(m) for m in matchers)
-        self.exact = sum(declared_fields(InputMatcher(equals=m.equals)) for m in matchers if m.equals)
+        self.exact = sum(
+            declared_fields(InputMatcher(equals=m.equals)) for m in matchers if m.equals
+        )
         self.set_rank()
 
     def set_rank(self) -> None:

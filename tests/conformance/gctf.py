@@ -251,7 +251,11 @@ def _assert(line: str, expect: dict[str, Any], streams_out: bool) -> bool:
     elif equal:
         literal = json.loads(equal.group(3))
         negate = equal.group("op") == "!="
-        path, value, overwrite = equal.group("path"), ({"$ne": literal} if negate else literal), not negate
+        path, value, overwrite = (
+            equal.group("path"),
+            ({"$ne": literal} if negate else literal),
+            not negate,
+        )
     else:
         return False
     parts = _path(path)

@@ -783,7 +783,7 @@ async def test_bidi_interleaved(env: Env) -> None:
 
 
 async def test_bidi_unmatched_message_ends_with_not_found(env: Env) -> None:
-    stub = env.stub(
+    env.stub(
         {
             "call": SUPPORT,
             "input": {"equals": {"order_id": "o1"}},
