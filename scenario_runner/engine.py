@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from . import collector
 from .config import Options
-from .errors import ConfigError, ProtoCompileError, ScenarioError, StartupError
+from .errors import ConfigError, ProtoCompileError, ScenarioError, ScenarioFileError, StartupError
 from .mock.backend import EmbeddedMock, MockBackend
 from .mock.stubs import Stub, build_stub
 from .protos import ProtoRegistry, compile_protos
@@ -84,9 +84,11 @@ class Suite:
             items.extend(broken)
         return sorted(items, key=lambda item: item.order)
 
-    def global_stubs(self) -> list[StubSource]:
-        """The ``--stubs`` folders' GripMock stubs, checked against the protos."""
-        return [s for d in self.options.stubs for s in self.loader.load_stub_dir(d)]
+    def global_stubs(self, skipped: list[ScenarioFileError] | None = None) -> list[StubSource]:
+        """The ``--stubs`` folders' GripMock stubs, checked against the protos. With
+        ``skipped``, a stub that cannot be served is left out and said there (GripMock
+        loads the others and answers them); without, it is an error."""
+        return [s for d in self.options.stubs for s in self.loader.load_stub_dir(d, skipped)]
 
     def choose(self, entries: Sequence[Entry]) -> list[Entry]:
         """-k, --tag, --skip-tag, then --shard, over every scenario in the stable order.
@@ -116,7 +118,13 @@ def entry(item: Item) -> Entry:
     return entry_of(item, broken_result(item) if isinstance(item, BrokenScenario) else None)
 
 
-def build_global_stubs(sources: Sequence[StubSource], registry: ProtoRegistry) -> list[Stub]:
+def build_global_stubs(
+    sources: Sequence[StubSource],
+    registry: ProtoRegistry,
+    skipped: list[ScenarioFileError] | None = None,
+) -> list[Stub]:
+    """The served form of global stubs; one whose output does not fit is an error, or, with
+    ``skipped``, left out and said there."""
     stubs = []
     for source in sources:
         try:
@@ -124,7 +132,10 @@ def build_global_stubs(sources: Sequence[StubSource], registry: ProtoRegistry) -
                 build_stub(source.raw, source.method, registry, source=str(source.location))
             )
         except ValueError as exc:
-            raise source.document.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
+            problem = source.document.error(f"invalid stub: {exc}", (*source.path, "output"))
+            if skipped is None:
+                raise problem from exc
+            skipped.append(problem)
     return stubs
 
 
@@ -348,7 +359,10 @@ class Run:
         try:
             suite = Suite(options)
             files = suite.files()
-            global_stubs = build_global_stubs(suite.global_stubs(), suite.registry)
+            skipped: list[ScenarioFileError] = []
+            global_stubs = build_global_stubs(suite.global_stubs(skipped), suite.registry, skipped)
+            for problem in skipped:  # the other stubs load and answer, as GripMock's do
+                self.observer.notice(f"--stubs: a stub left out: {problem}")
             if options.shard:
                 Shard.parse(options.shard)
         except ProtoCompileError as exc:

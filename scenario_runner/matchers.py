@@ -63,7 +63,7 @@ MISSING: Final = _Missing.MISSING
 """Stands for an absent key in :attr:`Mismatch.actual` (or :attr:`Mismatch.expected`)."""
 
 MATCHER_OPERATORS: Final[frozenset[str]] = frozenset(
-    {"$regex", "$type", "$any", "$gt", "$gte", "$lt", "$lte", "$len", "$contains"}
+    {"$regex", "$type", "$any", "$gt", "$gte", "$lt", "$lte", "$len", "$contains", "$ne", "$empty"}
 )
 TYPE_NAMES: Final[frozenset[str]] = frozenset(
     {"string", "number", "integer", "boolean", "object", "array", "null"}
@@ -292,6 +292,11 @@ def _operand_problem(operator: str, operand: Any, path: str, problems: list[str]
     elif operator == "$len":
         if isinstance(operand, bool) or not isinstance(operand, int) or operand < 0:
             return f"$len needs a non-negative integer, got {_show(operand)}"
+    elif operator == "$empty":
+        if not isinstance(operand, bool):
+            return f"$empty must be true or false, got {_show(operand)}"
+    elif operator == "$ne":
+        _check_syntax(operand, _key_path(path, operator), problems)
     else:  # $contains: any value, which may itself hold matchers
         _check_syntax(operand, _key_path(path, operator), problems)
     return None
@@ -358,6 +363,10 @@ def _compare_array(
 
 def _check_matcher(matcher: dict[str, Any], actual: Any, path: str, found: list[Mismatch]) -> None:
     wants_absent = "$any" in matcher and not matcher["$any"]
+    if actual is MISSING and "$empty" in matcher:
+        if not matcher["$empty"]:
+            found.append(Mismatch(path, matcher, MISSING, "expected a non-empty value, got none"))
+        return
     if actual is MISSING:
         if not wants_absent:
             found.append(Mismatch(path, matcher, MISSING, "missing key"))
@@ -383,6 +392,15 @@ def _operator_failure(operator: str, operand: Any, actual: Any) -> str | None:
         return _order_failure(operator, operand, actual)
     if operator == "$len":
         return _len_failure(operand, actual)
+    if operator == "$empty":
+        empty = actual is None or actual is False or actual in ("", 0, [], {})
+        if empty == operand:
+            return None
+        return f"expected {'an empty' if operand else 'a non-empty'} value, got {_show(actual)}"
+    if operator == "$ne":
+        if compare(operand, actual):
+            return None
+        return f"expected anything but {_show(operand)}"
     return _contains_failure(operand, actual)
 
 

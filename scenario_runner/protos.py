@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from .errors import ProtoCompileError
 
@@ -150,6 +150,21 @@ class ProtoRegistry:
             _int64_to_int(data, descriptor, self._int64_cache)
         return data
 
+    def response_json(self, message: Message) -> dict[str, Any]:
+        """A received message as protobuf JSON: proto field names, defaults included, enums
+        by name, 64-bit integers as strings (as protojson gives them; expectations written
+        as numbers still equal them)."""
+        descriptor = descriptor_of(message)
+        if not _has_int64(descriptor, self._int64_cache):
+            return self.to_json(message)
+        data: dict[str, Any] = json_format.MessageToDict(
+            message,
+            preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=True,
+            descriptor_pool=self.pool,
+        )
+        return data
+
     def plain_plan(self, descriptor: Descriptor) -> PlainMessage | None:
         """How to convert a message of only singular scalar fields directly (cached)."""
         key = descriptor.full_name
@@ -157,8 +172,24 @@ class ProtoRegistry:
             self._plain_cache[key] = PlainMessage.of(descriptor)
         return self._plain_cache[key]
 
-    def from_json(self, message_class: type[Message], data: Any) -> Message:
-        """Parse protobuf JSON (proto or camelCase names); ``ValueError`` if it does not fit."""
+    def from_json(
+        self, message_class: type[Message], data: Any, *, lenient: bool = False
+    ) -> Message:
+        """Parse protobuf JSON (proto or camelCase names); ``ValueError`` if it does not fit.
+
+        A float field takes ``3.4028235e+38`` (float32's maximum as Go writes it, a hair
+        above it as a double), as Go's protojson does. ``lenient``: text values also fill
+        bool fields (``"true"``), as values rendered by a template arrive.
+        """
+        try:
+            return self._from_json(message_class, data)
+        except ValueError:
+            fixed = coerce_scalars(data, descriptor_of(message_class), lenient)
+            if fixed is data:
+                raise
+            return self._from_json(message_class, fixed)
+
+    def _from_json(self, message_class: type[Message], data: Any) -> Message:
         message = message_class()
         name = message.DESCRIPTOR.full_name
         if not isinstance(data, dict) and not name.startswith(_WELL_KNOWN_PREFIX):
@@ -176,6 +207,79 @@ class ProtoRegistry:
         except (TypeError, AttributeError, KeyError) as exc:  # a value of the wrong JSON kind
             raise ValueError(f"not a valid {name}: {exc}") from exc
         return message
+
+
+_FLOAT32_MAX = 3.4028234663852886e38
+_FLOAT32_ROUNDS_TO_MAX = 3.4028235677973366e38  # above this a double is float32 infinity
+
+
+def coerce_scalars(data: Any, descriptor: Descriptor, lenient: bool) -> Any:
+    """``data`` with the values protobuf's Python parser refuses but Go's accepts brought
+    into range: float32 extremes written with Go's digits, and (``lenient``) booleans and
+    numbers written as text. The same object when nothing changed."""
+    if not isinstance(data, dict) or descriptor.full_name.startswith(_WELL_KNOWN_PREFIX):
+        return data
+    changed = False
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        field = find_field(descriptor, key) if isinstance(key, str) else None
+        new = value if field is None else _coerce_field(value, field, lenient)
+        changed = changed or new is not value
+        result[key] = new
+    return result if changed else data
+
+
+def _coerce_field(value: Any, field: FieldDescriptor, lenient: bool) -> Any:
+    message_type = field.message_type
+    if message_type is not None and message_type.GetOptions().map_entry:
+        value_field = message_type.fields_by_name["value"]
+        if isinstance(value, dict):
+            new = {k: _coerce_single(v, value_field, lenient) for k, v in value.items()}
+            return new if any(new[k] is not value[k] for k in value) else value
+        return value
+    if isinstance(value, list):
+        items = [_coerce_single(v, field, lenient) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return _coerce_single(value, field, lenient)
+
+
+def _coerce_single(value: Any, field: FieldDescriptor, lenient: bool) -> Any:
+    if field.message_type is not None:
+        return coerce_scalars(value, field.message_type, lenient)
+    kind = field.type
+    if kind == FieldDescriptor.TYPE_FLOAT and isinstance(value, (int, float, str)):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if _FLOAT32_MAX < abs(number) <= _FLOAT32_ROUNDS_TO_MAX:
+            return _FLOAT32_MAX if number > 0 else -_FLOAT32_MAX
+        return value
+    if lenient and isinstance(value, str):
+        text = value.strip()
+        if kind == FieldDescriptor.TYPE_BOOL and text in ("true", "false"):
+            return text == "true"
+        if field.enum_type is not None and text.lstrip("-").isdigit():
+            return int(text)
+        if kind in _INT64_TYPES or kind in _INT32_TYPES:
+            try:
+                number = float(text)
+            except ValueError:
+                return value
+            if number.is_integer():
+                return int(number)
+    return value
+
+
+_INT32_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_FIXED32,
+        FieldDescriptor.TYPE_SFIXED32,
+    }
+)
 
 
 def _json_kind(value: Any) -> str:
@@ -341,10 +445,24 @@ def well_known_include() -> Path:
     return Path(str(importlib.resources.files("grpc_tools") / "_proto"))
 
 
+def bundled_include() -> Path:
+    """``google/rpc/{status,error_details,code}.proto``, always importable."""
+    return Path(str(importlib.resources.files("scenario_runner") / "proto_include"))
+
+
+DESCRIPTOR_SET_SUFFIXES = (".pb", ".protoset")
+
+
+def _is_descriptor_set(path: Path) -> bool:
+    return path.is_file() and path.suffix in DESCRIPTOR_SET_SUFFIXES
+
+
 def find_proto_files(sources: Sequence[Path]) -> list[tuple[Path, Path]]:
     """``(include_root, file)`` for every ``.proto`` under the given directories or files."""
     found: list[tuple[Path, Path]] = []
     for source in sources:
+        if _is_descriptor_set(source):
+            continue
         if source.is_dir():
             for file in sorted(source.rglob("*.proto")):
                 found.append((source, file))
@@ -363,13 +481,22 @@ def compile_protos(
 ) -> ProtoRegistry:
     """Compile every ``.proto`` under ``sources`` into a ``ProtoRegistry``.
 
-    ``ProtoCompileError`` carries protoc's own message (``file:line:column: …``).
+    ``ProtoCompileError`` carries protoc's own message (``file:line:column: …``). A
+    ``.pb`` / ``.protoset`` file is a serialized ``FileDescriptorSet`` (``protoc
+    --descriptor_set_out --include_imports``), loaded as it is.
     """
+    sets = [_read_descriptor_set(s) for s in sources if _is_descriptor_set(s)]
     files = find_proto_files(sources)
-    if not files:
+    if not files and not sets:
         shown = ", ".join(str(s) for s in sources) or "(none)"
         raise ProtoCompileError(f"no .proto files found in {shown}")
-    roots = _unique([root.resolve() for root, _ in files] + [p.resolve() for p in import_paths])
+    if not files:
+        return ProtoRegistry(_merge_sets(sets))
+    roots = _unique(
+        [root.resolve() for root, _ in files]
+        + [p.resolve() for p in import_paths]
+        + [bundled_include().resolve()]
+    )
     relative = _unique(
         [file.resolve().relative_to(root.resolve()).as_posix() for root, file in files]
     )
@@ -382,7 +509,81 @@ def compile_protos(
         descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(blob)
         if cached is not None:
             _write_atomic(cached, blob)
-    return ProtoRegistry(descriptor_set)
+    return ProtoRegistry(_merge_sets([descriptor_set, *sets]) if sets else descriptor_set)
+
+
+def _read_descriptor_set(path: Path) -> descriptor_pb2.FileDescriptorSet:
+    try:
+        return descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
+    except (OSError, DecodeError) as exc:
+        raise ProtoCompileError(f"{path}: not a FileDescriptorSet ({exc})") from exc
+
+
+def _merge_sets(
+    sets: Sequence[descriptor_pb2.FileDescriptorSet],
+) -> descriptor_pb2.FileDescriptorSet:
+    """One set of every file, each once, dependencies before the files that import them."""
+    by_name: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+    for descriptor_set in sets:
+        for file_proto in descriptor_set.file:
+            by_name.setdefault(file_proto.name, file_proto)
+    ordered: list[descriptor_pb2.FileDescriptorProto] = []
+    done: set[str] = set()
+
+    def add(name: str) -> None:
+        if name in done:
+            return
+        done.add(name)
+        file_proto = by_name.get(name)
+        if file_proto is None:
+            return  # a well-known import the pool resolves on its own, or missing
+        for dependency in file_proto.dependency:
+            add(dependency)
+        ordered.append(file_proto)
+
+    for name in by_name:
+        add(name)
+    missing = sorted(
+        {d for f in ordered for d in f.dependency if d not in by_name}
+        - {f.name for f in _well_known_files()}
+    )
+    if missing:
+        raise ProtoCompileError(
+            f"the descriptor set lacks imported files: {', '.join(missing)} "
+            "(build it with protoc --include_imports)"
+        )
+    merged = descriptor_pb2.FileDescriptorSet()
+    for name in {d for f in ordered for d in f.dependency if d not in by_name}:
+        merged.file.append(next(w for w in _well_known_files() if w.name == name))
+    merged.file.extend(ordered)
+    return merged
+
+
+def _well_known_files() -> list[descriptor_pb2.FileDescriptorProto]:
+    from google.protobuf import (
+        any_pb2,
+        duration_pb2,
+        empty_pb2,
+        field_mask_pb2,
+        struct_pb2,
+        timestamp_pb2,
+        wrappers_pb2,
+    )
+
+    files = []
+    for module in (
+        any_pb2,
+        duration_pb2,
+        empty_pb2,
+        field_mask_pb2,
+        struct_pb2,
+        timestamp_pb2,
+        wrappers_pb2,
+    ):
+        proto = descriptor_pb2.FileDescriptorProto()
+        module.DESCRIPTOR.CopyToProto(proto)
+        files.append(proto)
+    return files
 
 
 def _unique(items: Sequence[Any]) -> list[Any]:

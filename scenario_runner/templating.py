@@ -3,6 +3,8 @@ values a template is given cannot be changed by it (``request.pop(...)`` is refu
 
 A string that is exactly one ``{{ expr }}`` keeps the type of the value (a number stays a
 number, a dict stays a dict); any other string with ``{{`` or ``{%`` renders to a string.
+A string in GripMock's Go dialect (:func:`scenario_runner.gotemplate.is_go_template`) is
+handed to the ``go`` renderer the caller gives (stub outputs only); elsewhere it is an error.
 Pure: no I/O beyond what the caller puts in the context.
 """
 
@@ -18,6 +20,10 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .gotemplate import is_go_template
+
+GoRenderer = Callable[[str], Any]
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
@@ -58,15 +64,24 @@ class Templates:
         # "{" first: most strings have none, and this runs for every string of a scenario.
         return isinstance(value, str) and "{" in value and any(m in value for m in _MARKERS)
 
-    def render(self, value: Any, context: Mapping[str, Any]) -> Any:
+    def render(self, value: Any, context: Mapping[str, Any], go: GoRenderer | None = None) -> Any:
         """Render every template string inside ``value`` (dicts, lists and scalars)."""
         if isinstance(value, str):
-            return self.render_string(value, context) if self.is_template(value) else value
+            if not self.is_template(value):
+                return value
+            if is_go_template(value):
+                if go is None:
+                    raise TemplateProblem(
+                        f"template {value!r}: GripMock's Go templates ({{{{.Request…}}}}) are only "
+                        "rendered in stub outputs"
+                    )
+                return go(value)
+            return self.render_string(value, context)
         if isinstance(value, dict):
             rendered: dict[Any, Any] = {}
             for key, item in value.items():
                 try:
-                    rendered[key] = self.render(item, context)
+                    rendered[key] = self.render(item, context, go)
                 except TemplateProblem as exc:
                     exc.path.insert(0, key)
                     raise
@@ -75,7 +90,7 @@ class Templates:
             items = []
             for index, item in enumerate(value):
                 try:
-                    items.append(self.render(item, context))
+                    items.append(self.render(item, context, go))
                 except TemplateProblem as exc:
                     exc.path.insert(0, index)
                     raise
@@ -111,7 +126,10 @@ class Templates:
             raise TemplateProblem(f"template {text!r}: {type(exc).__name__}: {exc}") from exc
 
     def undeclared_names(self, text: str) -> set[str]:
-        """Top-level names a template uses that it does not define itself."""
+        """Top-level names a Jinja template uses that it does not define itself (none for a
+        Go template: its names are checked when it is parsed)."""
+        if is_go_template(text):
+            return set()
         try:
             parsed = self._env.parse(text)
         except jinja2.TemplateSyntaxError as exc:

@@ -248,9 +248,19 @@ def test_is_matcher(value: Any, result: bool) -> None:
 
 
 def test_operator_set() -> None:
-    assert {"$regex", "$type", "$any", "$gt", "$gte", "$lt", "$lte", "$len", "$contains"} == (
-        MATCHER_OPERATORS
-    )
+    assert {
+        "$regex",
+        "$type",
+        "$any",
+        "$gt",
+        "$gte",
+        "$lt",
+        "$lte",
+        "$len",
+        "$contains",
+        "$ne",
+        "$empty",
+    } == (MATCHER_OPERATORS)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Collection
 from typing import Any, Protocol
 
+from ..gotemplate import FakerRoot
 from ..ids import random_hex
 from ..sessions import Event, InMemorySessionService, Session, SessionService
 
@@ -24,6 +25,7 @@ APP_NAME = "scenario-run"
 USER_ID = "default"
 SESSION_HEADER = "x-mock-session"
 SESSION_HEADER_ALIAS = "x-gripmock-session"
+FAKER_SEED = "faker_seed"  # a session value that seeds the session's faker
 
 
 class FinishedCall(Protocol):
@@ -51,6 +53,22 @@ class SessionHub:
         self._in_flight: dict[str, int] = {}
         self._settled: dict[str, asyncio.Event] = {}
         self._queued: dict[str, list[FinishedCall]] = {}
+        self._fakers: dict[str, FakerRoot] = {}
+
+    def faker(self, session_id: str) -> FakerRoot:
+        """The session's ``faker`` for GripMock templates: seeded by the session's
+        ``faker_seed`` value when it has one, so its values repeat run after run."""
+        root = self._fakers.get(session_id)
+        if root is None:
+            live = self._live.get(session_id)
+            seed = live.state.get(FAKER_SEED) if live is not None else None
+            root = FakerRoot(
+                int(seed)
+                if isinstance(seed, (int, str)) and str(seed).lstrip("-").isdigit()
+                else None
+            )
+            self._fakers[session_id] = root
+        return root
 
     async def open(self, session_id: str, state: dict[str, Any] | None = None) -> Session:
         """Create the session (or take over the one a stray call created first)."""
@@ -152,6 +170,7 @@ class SessionHub:
             await self._flush(session_id)
         self._queued.pop(session_id, None)
         self._problems.pop(session_id, None)
+        self._fakers.pop(session_id, None)
         if self._live.pop(session_id, None) is not None and not keep:
             await self.service.delete(APP_NAME, USER_ID, session_id)
 

@@ -1,4 +1,5 @@
-"""GripMock v3 stub input matching: ``equals`` / ``contains`` / ``matches`` / ``ignoreArrayOrder``.
+"""GripMock v3 stub input matching: ``equals`` / ``contains`` / ``matches`` / ``glob`` /
+``anyOf`` / ``ignoreArrayOrder``.
 
 Pure and on the mock's per-call hot path: no copies, no JSON round trips, regexes compiled once.
 
@@ -26,6 +27,13 @@ matches every request. Semantics, following GripMock v3 (``internal/infra/deeply
     arrays need the same length and pair elements in any order (GripMock always does so).
     GripMock never lets a regex match a boolean; we match it against ``true``/``false``.
 
+``glob``
+    Every declared string is a shell pattern (Go's ``path.Match``: ``*`` and ``?`` stop at
+    ``/``, ``[a-z]`` / ``[^0-9]`` classes, ``\\`` escapes) the whole value must match.
+``anyOf``
+    A list of matcher blocks (each with its own sections): at least one must hold, besides
+    every section declared next to it.
+
 Scalars compare with :func:`scenario_runner.matchers.scalar_equal` (``5 == 5.0 == "5"``,
 ``True != 1``). A declared key not found as written is also looked up in its other spelling
 (``userId`` ↔ ``user_id``), as GripMock does, at every level.
@@ -34,6 +42,7 @@ Scalars compare with :func:`scenario_runner.matchers.scalar_equal` (``5 == 5.0 =
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -43,6 +52,7 @@ from scenario_runner.matchers import compile_regex, json_text, scalar_equal
 __all__ = [
     "InputMatcher",
     "declared_fields",
+    "glob_match",
     "header_similarity",
     "headers_match",
     "input_matches",
@@ -62,6 +72,8 @@ class InputMatcher:
     contains: Mapping[str, Any] | None = None
     matches: Mapping[str, Any] | None = None
     ignore_array_order: bool = False
+    glob: Mapping[str, Any] | None = None
+    any_of: tuple[InputMatcher, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> InputMatcher:
@@ -69,16 +81,19 @@ class InputMatcher:
         if not data:
             return cls()
         ignore = data.get("ignoreArrayOrder", data.get("ignore_array_order", False))
+        any_of = data.get("anyOf") or ()
         return cls(
             equals=data.get("equals") or None,
             contains=data.get("contains") or None,
             matches=data.get("matches") or None,
             ignore_array_order=bool(ignore),
+            glob=data.get("glob") or None,
+            any_of=tuple(cls.from_mapping(block) for block in any_of if isinstance(block, Mapping)),
         )
 
     @property
     def is_empty(self) -> bool:
-        return not (self.equals or self.contains or self.matches)
+        return not (self.equals or self.contains or self.matches or self.glob or self.any_of)
 
 
 # -- request matching ----------------------------------------------------------------------------
@@ -90,7 +105,71 @@ def input_matches(m: InputMatcher, request: Mapping[str, Any]) -> bool:
         return False
     if m.contains and not _contains(m.contains, request):
         return False
-    return not m.matches or _matches(m.matches, request)
+    if m.matches and not _matches(m.matches, request):
+        return False
+    if m.glob and not _globs(m.glob, request):
+        return False
+    return not m.any_of or any(input_matches(block, request) for block in m.any_of)
+
+
+def _globs(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, str):
+        return not isinstance(actual, (Mapping, list, tuple)) and glob_match(expected, actual)
+    if isinstance(expected, Mapping):
+        if not isinstance(actual, Mapping):
+            return False
+        for key, value in expected.items():
+            found = _lookup(actual, key)
+            if found is _ABSENT or not _globs(value, found):
+                return False
+        return True
+    if isinstance(expected, (list, tuple)):
+        return (
+            isinstance(actual, (list, tuple))
+            and len(expected) == len(actual)
+            and all(_globs(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    return scalar_equal(expected, actual)
+
+
+def glob_match(pattern: str, actual: Any) -> bool:
+    """Go's ``path.Match`` of the whole text of ``actual``; a bad pattern never matches."""
+    compiled = _glob_regex(pattern)
+    return compiled is not None and compiled.fullmatch(json_text(actual)) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob_regex(pattern: str) -> re.Pattern[str] | None:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif char == "[":
+            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] == "^" else i + 1)
+            if end < 0:
+                return None
+            body = pattern[i + 1 : end]
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            if not body:
+                return None
+            escaped = "".join("\\" + c if c in "\\]" else c for c in body)
+            out.append(f"[{'^/' if negate else ''}{escaped}]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error:
+        return None
 
 
 def _equals_top(declared: Mapping[str, Any], request: Mapping[str, Any], unordered: bool) -> bool:
@@ -187,9 +266,14 @@ def headers_match(m: InputMatcher, headers: Mapping[str, str]) -> bool:
             _header_equal(_header(headers, name), value) for name, value in section.items()
         ):
             return False
-    if m.matches:
-        return all(_header_regex(_header(headers, n), v) for n, v in m.matches.items())
-    return True
+    if m.matches and not all(_header_regex(_header(headers, n), v) for n, v in m.matches.items()):
+        return False
+    if m.glob and not all(
+        (found := _header(headers, n)) is not None and glob_match(str(v), found)
+        for n, v in m.glob.items()
+    ):
+        return False
+    return not m.any_of or any(headers_match(block, headers) for block in m.any_of)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -227,7 +311,8 @@ def declared_fields(m: InputMatcher) -> int:
     A leaf is a scalar, or an empty object/array (declaring ``tags: []`` is a constraint);
     non-empty objects and arrays count their leaves.
     """
-    return sum(_leaves(section) for section in (m.equals, m.contains, m.matches) if section)
+    own = sum(_leaves(section) for section in (m.equals, m.contains, m.matches, m.glob) if section)
+    return own + max((declared_fields(block) for block in m.any_of), default=0)
 
 
 def _leaves(value: Any) -> int:

@@ -14,7 +14,7 @@ suspended generator is left for the garbage collector to close.
 from __future__ import annotations
 
 import asyncio
-import json
+import datetime as _dt
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -22,15 +22,21 @@ from functools import partial
 from typing import Any, NamedTuple, cast
 
 import grpc
+import yaml
 from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
+from ..durations import parse_duration
+from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, compile_template
+from ..matchers import metadata_text
 from ..protos import MethodInfo, ProtoRegistry, descriptor_of
-from ..status import status_number
+from ..status import parse_status, status_number
 from ..templating import TemplateProblem, Templates
+from .effects import apply_effects
+from .gripmock import go_data, not_found_text, parse_documents, split_directive
 from .hub import SESSION_HEADER, SESSION_HEADER_ALIAS, SessionHub
 from .store import Match, StubStore
-from .stubs import Stub, serialize, status_class
+from .stubs import Stub, _detail, serialize, status_class, status_details
 
 _Handler = Callable[..., Any]
 _UnaryHandler = Callable[[Any, aio.ServicerContext], Awaitable[bytes | None]]
@@ -405,35 +411,45 @@ class MockServer:
         if match is None:
             await self._not_found(call, context, message)
             return
-        output = match.stub.output
-        call.stub_id = match.stub.id
-        await self._send_headers(match.stub, context)
-        items = self._stream_items(call, match, message)
-        delay = output.delay
+        stub = match.stub
+        call.stub_id = stub.id
+        self._apply_effects(call, stub)
+        view = _View(message, None, 0)
+        delay = self._delay(call, match, view)
+        if not stub.output.is_error:
+            await self._send_headers(call, match, view, context)
+        items = self._stream_items(call, match, view)
         if items:
             write = context.write
             add_response = call.add_response
-            for data, blob in items:
-                if delay:
-                    await asyncio.sleep(delay)
+            for data, blob, directive in items:
+                wait = _directive_delay(directive, delay)
+                if wait:
+                    await asyncio.sleep(wait)
+                if _ends_stream(directive):
+                    await self._fail_at(call, match, view, directive, context)
+                    return
                 await write(blob)
                 add_response(data)
         elif delay:
             await asyncio.sleep(delay)  # an error (or empty stream) still comes after the delay
-        await self._finish(call, match, message, context)
+        await self._finish(call, match, view, context)
 
     async def _bidi(
         self, call: CallRecord, requests: AsyncIterator[bytes], context: aio.ServicerContext
     ) -> None:
-        """Answer message i with ``stream[i]`` as it arrives.
+        """Answer each message as it arrives.
 
-        A stub is counted once per call for ``options.times``, however many messages of the
-        call it answers. An error stub ends the call with its error once it has sent its last
-        ``stream`` item (at once when it has none).
+        A stub with ``inputs`` answers message i with ``stream[i]`` (its last element once the
+        conversation is longer); a stub with a single ``input`` sends its whole ``stream`` for
+        every message it matches, as GripMock does. A stub is counted once per call for
+        ``options.times``, however many messages of the call it answers. An error stub ends
+        the call with its error once it has sent what it answers.
         """
         method = call.method
         headers_sent = False
         last: Match | None = None
+        last_view = _View({}, None, 0)
         counted: set[str] = set()
         index = 0
         async for raw in requests:
@@ -446,23 +462,34 @@ class MockServer:
                 return
             stub = match.stub
             output = stub.output
+            if stub.id not in counted:
+                self._apply_effects(call, stub)
             counted.add(stub.id)
             last = match
-            if not headers_sent:
-                await self._send_headers(stub, context)
+            view = last_view = _View(message, call.requests, index)
+            if not headers_sent and not output.is_error:
+                await self._send_headers(call, match, view, context)
                 headers_sent = True
             call.stub_id = stub.id
-            data, blob = self._bidi_reply(call, match, message, index)
-            if output.delay:
-                await asyncio.sleep(output.delay)
-            if blob is not None:
+            delay = self._delay(call, match, view)
+            replies = self._bidi_replies(call, match, view, index)
+            if not replies and delay:
+                await asyncio.sleep(delay)
+            for data, blob, directive in replies:
+                wait = _directive_delay(directive, delay)
+                if wait:
+                    await asyncio.sleep(wait)
+                if _ends_stream(directive):
+                    await self._fail_at(call, match, view, directive, context)
+                    return
                 await context.write(blob)
                 call.add_response(data)
-            if output.is_error and (not output.stream or index >= len(output.stream) - 1):
-                await self._finish(call, match, message, context)
+            whole = stub.input is not None and stub.inputs is None
+            if output.is_error and (whole or not output.stream or index >= len(output.stream) - 1):
+                await self._finish(call, match, view, context)
             index += 1
         if last is not None:
-            await self._finish(call, last, {}, context)
+            await self._finish(call, last, last_view, context)
 
     # -- answering -----------------------------------------------------------------------
 
@@ -481,16 +508,27 @@ class MockServer:
         stub = match.stub
         output = stub.output
         call.stub_id = stub.id
-        if output.delay:
-            await asyncio.sleep(output.delay)
-        await self._send_headers(stub, context)
+        self._apply_effects(call, stub)
+        messages = call.requests
+        view = (
+            _View(messages[-1] if messages else {}, messages, 0)
+            if messages is not None
+            else (_View(request, None, 0))
+        )
+        delay = self._delay(call, match, view)
+        if delay:
+            await asyncio.sleep(delay)
         if output.is_error:
-            await self._finish(call, match, request, context)
+            await self._finish(call, match, view, context)
             return None
+        await self._send_headers(call, match, view, context)
         blob: bytes | None
-        if output.templated:
-            data = self._render(call, match, request, output.data)
-            blob = self._serialize(call, stub, data)
+        if output.document is not None:
+            items = self._document_items(call, match, view)
+            data, blob = items[0][0], items[0][1]
+        elif output.templated:
+            data = self._render(call, match, view, output.data)
+            blob = self._serialize(call, stub, data, lenient=output.go)
         else:
             data, blob = output.data, output.data_bytes
         if output.trailers:
@@ -498,48 +536,139 @@ class MockServer:
         call.response = data if data is not None else {}
         return blob if blob is not None else b""  # no `data`: the empty response message
 
-    def _stream_items(
-        self, call: CallRecord, match: Match, request: Mapping[str, Any]
-    ) -> list[tuple[Any, bytes]]:
+    def _delay(self, call: CallRecord, match: Match, view: _View) -> float:
+        """The stub's delay for this match: rendered when it is a template, shortened by
+        ``delay_step`` for each earlier match when it is regressive."""
         output = match.stub.output
+        delay = output.delay
+        if output.delay_text is not None:
+            rendered = self._render(call, match, view, output.delay_text)
+            try:
+                delay = parse_duration(rendered)
+            except ValueError as exc:
+                call.error = f"{match.stub.describe()}: delay {rendered!r}: {exc}"
+                raise _Abort(grpc.StatusCode.INTERNAL, call.error) from exc
+        if output.delay_step:
+            delay = max(0.0, delay - (match.attempt - 1) * output.delay_step)
+        return delay
+
+    def _stream_items(
+        self, call: CallRecord, match: Match, view: _View
+    ) -> list[tuple[Any, bytes, Mapping[str, Any] | None]]:
+        output = match.stub.output
+        if output.document is not None:
+            return self._document_items(call, match, view)
         items = (
             output.stream
             if output.stream is not None
             else ([output.data] if output.data is not None else [])
         )
+        directives = output.directives or [None] * len(items)
         if not output.templated:
             blobs = (
                 output.stream_bytes
                 if output.stream is not None
                 else ([output.data_bytes] if output.data_bytes is not None else [])
             )
-            return list(zip(items, blobs or (), strict=True))
-        rendered = [self._render(call, match, request, item) for item in items]
-        return [(item, self._serialize(call, match.stub, item)) for item in rendered]
+            return list(zip(items, blobs or (), directives, strict=True))
+        rendered = [self._render(call, match, view, item) for item in items]
+        return [
+            (
+                item,
+                b"" if _ends_stream(d) else self._serialize(call, match.stub, item, lenient=True),
+                d,
+            )
+            for item, d in zip(rendered, directives, strict=True)
+        ]
 
-    def _bidi_reply(
-        self, call: CallRecord, match: Match, request: Mapping[str, Any], index: int
-    ) -> tuple[Any, bytes | None]:
-        output = match.stub.output
-        blob: bytes | None
+    def _document_items(
+        self, call: CallRecord, match: Match, view: _View
+    ) -> list[tuple[Any, bytes, Mapping[str, Any] | None]]:
+        """The messages a response template (``template: true`` / ``dataTemplate``) prints."""
+        stub = match.stub
+        output = stub.output
+        text = self._render(call, match, view, output.document_text, force_go=True)
+        try:
+            if output.document == "yaml":
+                loaded = yaml.safe_load(text)
+                if not isinstance(loaded, dict):
+                    raise ValueError("a dataTemplate must render to a YAML mapping")
+                documents: list[Any] = [loaded]
+            else:
+                documents = parse_documents(text, stream=output.document == "stream")
+        except (ValueError, yaml.YAMLError) as exc:
+            call.error = f"{stub.describe()}: {exc}"
+            raise _Abort(grpc.StatusCode.INTERNAL, call.error) from exc
+        items = []
+        for document in documents:
+            data, directive = split_directive(document)
+            blob = (
+                b"" if _ends_stream(directive) else self._serialize(call, stub, data, lenient=True)
+            )
+            items.append((data, blob, directive))
+        if not items and output.document != "stream":
+            items.append(({}, b"", None))
+        return items
+
+    def _bidi_replies(
+        self, call: CallRecord, match: Match, view: _View, index: int
+    ) -> list[tuple[Any, bytes, Mapping[str, Any] | None]]:
+        stub = match.stub
+        output = stub.output
+        if output.document is not None:
+            return self._document_items(call, match, view)
+        if output.stream and stub.input is not None and stub.inputs is None:
+            return self._stream_items(call, match, view)  # `input` + `stream`: all of it
         if output.stream:
             position = min(index, len(output.stream) - 1)
             item = output.stream[position]
-            blob = output.stream_bytes[position] if output.stream_bytes is not None else None
-        elif output.data is not None:
-            item, blob = output.data, output.data_bytes
-        else:
-            return None, None
-        if blob is None:
-            item = self._render(call, match, request, item)
-            blob = self._serialize(call, match.stub, item)
-        return item, blob
+            directive = output.directives[position] if output.directives else None
+            if output.stream_bytes is not None:
+                return [(item, output.stream_bytes[position], directive)]
+            item = self._render(call, match, view, item)
+            blob = (
+                b"" if _ends_stream(directive) else self._serialize(call, stub, item, lenient=True)
+            )
+            return [(item, blob, directive)]
+        if output.data is not None:
+            if output.data_bytes is not None:
+                return [(output.data, output.data_bytes, None)]
+            item = self._render(call, match, view, output.data)
+            return [(item, self._serialize(call, stub, item, lenient=True), None)]
+        return []
+
+    async def _fail_at(
+        self,
+        call: CallRecord,
+        match: Match,
+        view: _View,
+        directive: Mapping[str, Any] | None,
+        context: aio.ServicerContext,
+    ) -> None:
+        """End a stream at a ``_gripmock`` marker with its status."""
+        directive = directive or {}
+        code = grpc.StatusCode.UNKNOWN
+        if directive.get("code") is not None:
+            code = parse_status(directive["code"])
+        message = str(directive.get("error") or "")
+        if message and Templates.is_template(message):
+            message = str(self._render(call, match, view, message))
+        trailers: tuple[tuple[str, str | bytes], ...] = match.stub.output.trailers
+        details = directive.get("details")
+        if isinstance(details, list) and details:
+            packed = status_details(self.registry, [_detail(d) for d in details])
+            if self._status_class is None:
+                self._status_class = status_class(self.registry)
+            head = self._status_class(code=status_number(code), message=message)
+            trailers = (*trailers, (STATUS_DETAILS_KEY, bytes(head.SerializeToString()) + packed))
+        call.status, call.message = code, message
+        await context.abort(code, message, trailing_metadata=trailers)
 
     async def _finish(
         self,
         call: CallRecord,
         match: Match,
-        request: Mapping[str, Any],
+        view: _View,
         context: aio.ServicerContext,
     ) -> None:
         """End the call with the stub's status (and trailers)."""
@@ -550,9 +679,14 @@ class MockServer:
             return
         message = output.error or ""
         if output.templated and message:
-            message = str(self._render(call, match, request, message))
+            message = str(self._render(call, match, view, message))
         call.status, call.message = output.code, message
-        trailers: tuple[tuple[str, str | bytes], ...] = output.trailers
+        # An error sends no initial metadata of its own: the stub's headers go with the
+        # trailers (a trailers-only answer), where clients read an error's metadata.
+        trailers: tuple[tuple[str, str | bytes], ...] = (
+            *self._headers(call, match, view),
+            *output.trailers,
+        )
         if output.details_bytes:
             trailers = (*trailers, (STATUS_DETAILS_KEY, self._status_bytes(output, message)))
         await context.abort(output.code, message, trailing_metadata=trailers)
@@ -565,28 +699,90 @@ class MockServer:
         # Serialised messages concatenate into their merge: head + the packed details.
         return bytes(head.SerializeToString()) + bytes(output.details_bytes)
 
-    async def _send_headers(self, stub: Stub, context: aio.ServicerContext) -> None:
-        if stub.output.headers:
-            await context.send_initial_metadata(stub.output.headers)
+    def _headers(self, call: CallRecord, match: Match, view: _View) -> tuple[tuple[str, str], ...]:
+        output = match.stub.output
+        if output.go_headers is None:
+            return output.headers
+        rendered = self._render(call, match, view, output.go_headers)
+        return tuple((k, metadata_text(v)) for k, v in rendered.items())
+
+    async def _send_headers(
+        self, call: CallRecord, match: Match, view: _View, context: aio.ServicerContext
+    ) -> None:
+        headers = self._headers(call, match, view)
+        if headers:
+            await context.send_initial_metadata(headers)
+
+    def _apply_effects(self, call: CallRecord, stub: Stub) -> None:
+        """GripMock ``effects``: upsert or delete stubs in the caller's session."""
+        if not stub.effects:
+            return
+        problem = apply_effects(self.store, self.registry, call.session_id, stub)
+        if problem:
+            call.error = f"{stub.describe()}: {problem}"
+            raise _Abort(grpc.StatusCode.INTERNAL, call.error)
 
     def _render(
-        self, call: CallRecord, match: Match, request: Mapping[str, Any], value: Any
+        self,
+        call: CallRecord,
+        match: Match,
+        view: _View,
+        value: Any,
+        *,
+        force_go: bool = False,
     ) -> Any:
+        stub = match.stub
+        request: Mapping[str, Any] = view.request
+        if (
+            view.requests is not None
+            and view.position == 0
+            and call.method.client_streaming
+            and (not call.method.server_streaming)
+        ):
+            request = {"messages": view.requests}
         context = {
-            **match.stub.context,
+            **stub.context,
             "request": request,
             "headers": call.headers,
             "attempt": match.attempt,
         }
+        go = self._go_renderer(call, match, view) if stub.output.go else None
         try:
-            return self.templates.render(value, context)
+            if force_go:
+                assert go is not None
+                return go(value)
+            return self.templates.render(value, context, go)
         except TemplateProblem as exc:
-            call.error = f"{match.stub.describe()}: {exc}"
+            call.error = f"{stub.describe()}: {exc}"
             raise _Abort(grpc.StatusCode.INTERNAL, call.error) from exc
 
-    def _serialize(self, call: CallRecord, stub: Stub, data: Any) -> bytes:
+    def _go_renderer(self, call: CallRecord, match: Match, view: _View) -> Callable[[str], str]:
+        stub = match.stub
+        data = go_data(
+            request=view.request,
+            requests=view.requests,
+            headers=call.headers,
+            message_index=view.position,
+            attempt=match.attempt,
+            stub_id=stub.id,
+            times=stub.times,
+            started=_dt.datetime.now(_dt.timezone.utc),
+        )
+        faker = self.hub.faker(call.session_id)
+
+        def render(text: str) -> str:
+            try:
+                return compile_template(text).render(data, faker)
+            except (GoTemplateError, GoTemplateSyntaxError) as exc:
+                raise TemplateProblem(f"template {text!r}: {exc}") from exc
+
+        return render
+
+    def _serialize(
+        self, call: CallRecord, stub: Stub, data: Any, *, lenient: bool = False
+    ) -> bytes:
         try:
-            return serialize(self.registry, stub.method, data)
+            return serialize(self.registry, stub.method, data, lenient=lenient)
         except ValueError as exc:
             call.error = f"{stub.describe()}: the rendered output does not fit: {exc}"
             raise _Abort(grpc.StatusCode.INTERNAL, call.error) from exc
@@ -608,14 +804,48 @@ class MockServer:
         request: Mapping[str, Any],
         messages: Sequence[Mapping[str, Any]] | None,
     ) -> str:
-        shown = json.dumps(list(messages) if messages is not None else request, default=str)
-        text = f"no stub for {call.method.full_name} matches request {shown}"
+        """GripMock's text: ``No matching stub found``, service, method, the request input
+        (without defaults) and the closest stub's matchers or ``No similar stubs found.``"""
         closest = self.store.closest(call.session_id, call.method.path, request)
-        if closest is None:
-            return f"{text}; no stub is registered for this method in session {call.session_id!r}"
-        stub, _ = closest
-        wanted = {k: stub.raw[k] for k in ("headers", "input", "inputs") if stub.raw.get(k)}
-        return f"{text}; closest: {stub.describe()} expecting {json.dumps(wanted, default=str)}"
+        wanted = None
+        closest_id = ""
+        if closest is not None:
+            stub, _ = closest
+            closest_id = stub.id
+            wanted = {}
+            for key in ("headers", "input"):
+                for section, value in (stub.raw.get(key) or {}).items():
+                    label = section if key == "input" else f"headers.{section}"
+                    wanted[label] = value
+            for position, matcher in enumerate(stub.raw.get("inputs") or []):
+                wanted[f"inputs[{position}]"] = matcher
+        shown = list(messages) if messages is not None else [request]
+        method = call.method
+        return not_found_text(method.service, method.name, call.headers, shown, wanted, closest_id)
+
+
+class _View(NamedTuple):
+    """What the answer is rendered from: the message being answered, every message of a
+    client stream so far (None for a single request), and the message's position."""
+
+    request: Mapping[str, Any]
+    requests: Sequence[Mapping[str, Any]] | None
+    position: int
+
+
+def _ends_stream(directive: Mapping[str, Any] | None) -> bool:
+    return bool(directive) and (
+        directive.get("error") is not None or directive.get("code") is not None  # type: ignore[union-attr]
+    )
+
+
+def _directive_delay(directive: Mapping[str, Any] | None, default: float) -> float:
+    if directive and directive.get("delay") is not None:
+        try:
+            return parse_duration(directive["delay"])
+        except ValueError:
+            return default
+    return default
 
 
 class _Matched(NamedTuple):

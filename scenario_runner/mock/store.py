@@ -125,6 +125,7 @@ class StubSet:
 
     by_path: dict[str, list[Stub]] = field(default_factory=dict)
     uses: dict[str, int] = field(default_factory=dict)
+    hidden: set[str] = field(default_factory=set)  # global stubs deleted in this session
     _plans: dict[str, _Plan] = field(default_factory=dict, repr=False)
 
     def add(self, stub: Stub) -> None:
@@ -182,10 +183,22 @@ class StubStore:
     def drop_session(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
 
+    def remove(self, session_id: str, stub_id: str) -> bool:
+        """Remove a stub from a session; a global stub is only hidden from that session."""
+        own = self.session(session_id)
+        if own.remove(stub_id):
+            return True
+        if any(s.id == stub_id for stubs in self.global_stubs.by_path.values() for s in stubs):
+            own.hidden.add(stub_id)
+            return True
+        return False
+
     def visible(self, session_id: str, path: str) -> list[Stub]:
         own = self._sessions.get(session_id)
         session_stubs = own.by_path.get(path, []) if own else []
-        return [*session_stubs, *self.global_stubs.by_path.get(path, [])]
+        hidden = own.hidden if own else set()
+        shared = [s for s in self.global_stubs.by_path.get(path, []) if s.id not in hidden]
+        return [*session_stubs, *shared]
 
     def match(
         self,
@@ -211,9 +224,14 @@ class StubStore:
         uses = own.uses
         candidates = own.candidates(path, request)
         if path in self.global_stubs.by_path:
-            candidates = (*candidates, *self.global_stubs.candidates(path, request))
+            shared = self.global_stubs.candidates(path, request)
+            if own.hidden:
+                shared = tuple(c for c in shared if c[0].id not in own.hidden)
+            candidates = (*candidates, *shared)
+        if not _is_message(request):
+            return self._match_stream(own, candidates, request, headers, count)
         best: Stub | None = None
-        best_rank: tuple[int, int, int, int] | None = None
+        best_rank: tuple[int, int, int, int, int] | None = None
         for stub, known in candidates:
             if stub.times and uses.get(stub.id, 0) >= stub.times and stub.id not in exempt:
                 continue
@@ -233,6 +251,38 @@ class StubStore:
             uses[stub_id] = used + 1
         return _new_tuple(Match, (best, used + 1))
 
+    def _match_stream(
+        self,
+        own: StubSet,
+        candidates: Sequence[Candidate],
+        messages: Any,
+        headers: Mapping[str, str],
+        count: bool,
+    ) -> Match | None:
+        """A whole client stream: among stubs of equal priority, a stub whose single
+        ``input`` matches a later message wins (as GripMock ranks them)."""
+        uses = own.uses
+        best: Stub | None = None
+        best_key: tuple[int, ...] | None = None
+        for stub, _ in candidates:
+            if stub.times and uses.get(stub.id, 0) >= stub.times:
+                continue
+            if stub.headers is not None and not headers_match(stub.headers, headers):
+                continue
+            latest = _latest_match(stub, messages)
+            if latest is None:
+                continue
+            rank = stub.rank
+            key = (rank[0], latest, *rank[1:])
+            if best_key is None or key > best_key:
+                best, best_key = stub, key
+        if best is None:
+            return None
+        used = uses.get(best.id, 0)
+        if count:
+            uses[best.id] = used + 1
+        return _new_tuple(Match, (best, used + 1))
+
     def closest(
         self, session_id: str, path: str, request: Mapping[str, Any]
     ) -> tuple[Stub, float] | None:
@@ -244,6 +294,16 @@ class StubStore:
             if best is None or score > best[1]:
                 best = (stub, score)
         return best
+
+
+def _latest_match(stub: Stub, messages: Sequence[Mapping[str, Any]]) -> int | None:
+    """The position of the last message a stub matches in a client stream, or None."""
+    if stub.inputs is not None or stub.input is None:
+        return len(messages) - 1 if _request_matches(stub, messages, None) else None
+    for position in range(len(messages) - 1, -1, -1):
+        if input_matches(stub.input, messages[position]):
+            return position
+    return None
 
 
 def _request_matches(

@@ -28,11 +28,13 @@ from google.protobuf.descriptor import FileDescriptor
 from google.protobuf.message import Message
 
 from ..durations import parse_duration
+from ..gotemplate import GoTemplateSyntaxError, compile_template, is_go_template
 from ..ids import random_uuid
 from ..matchers import metadata_text
-from ..protos import MethodInfo, ProtoRegistry
+from ..protos import MethodInfo, ProtoRegistry, descriptor_of, normalize_stub_input
 from ..status import parse_status
 from ..templating import Templates, template_strings
+from .gripmock import split_directive
 from .matching import InputMatcher, declared_fields
 
 
@@ -56,6 +58,16 @@ class StubOutput:
     # The whole answer of a unary call when it is only bytes to send (no template, no error,
     # no delay, no headers): the mock's fast path. Trailers may still be set.
     static_reply: bytes | None = None
+    go: bool = False  # some value is a GripMock Go template (rendered with the call's dot)
+    # `template: true` (or `dataTemplate`): the whole `data` / `stream` is one Go template
+    # whose printed JSON (YAML for `dataTemplate`) is the answer.
+    document: str | None = None  # "data" | "stream" | "yaml"
+    document_text: str = ""
+    # `_gripmock` directives of the literal `stream` elements (None: a plain message).
+    directives: list[Mapping[str, Any] | None] | None = None
+    delay_text: str | None = None  # a Go template for the delay, rendered per call
+    delay_step: float = 0.0  # `delay_type: regressive`: each match waits this much less
+    go_headers: dict[str, str] | None = None  # headers with Go templates, rendered per call
 
     @property
     def is_error(self) -> bool:
@@ -73,23 +85,34 @@ class Stub:
     inputs: list[InputMatcher] | None = None
     output: StubOutput = field(default_factory=StubOutput)
     times: int = 0  # 0: unlimited
+    effects: list[Mapping[str, Any]] = field(default_factory=list)  # GripMock `effects`
     is_global: bool = False
     source: str = ""  # file:line where the stub was declared
     context: Mapping[str, Any] = field(default_factory=dict)  # names for output templates
     order: int = 0  # declaration order, set by the stub store
     declared: int = 0
+    exact: int = 0  # how many of the declared fields are `equals` fields
     # How it ranks among stubs that match, highest wins: priority, then most declared
-    # fields, then a session stub over a global one, then declaration order.
-    rank: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # fields, then most `equals` fields (an exact value is more specific than a pattern),
+    # then a session stub over a global one, then declaration order.
+    rank: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
 
     def __post_init__(self) -> None:
-        self.declared = sum(
-            declared_fields(m) for m in (self.headers, self.input, *(self.inputs or ())) if m
+        matchers = [m for m in (self.headers, self.input, *(self.inputs or ())) if m]
+        self.declared = sum(declared_fields(m) for m in matchers)
+        self.exact = sum(
+            declared_fields(InputMatcher(equals=m.equals)) for m in matchers if m.equals
         )
         self.set_rank()
 
     def set_rank(self) -> None:
-        self.rank = (self.priority, self.declared, 0 if self.is_global else 1, -self.order)
+        self.rank = (
+            self.priority,
+            self.declared,
+            self.exact,
+            0 if self.is_global else 1,
+            -self.order,
+        )
 
     @property
     def path(self) -> str:
@@ -116,16 +139,26 @@ def build_stub(
     options = raw.get("options") or {}
     output = _build_output(raw.get("output") or {}, method, registry)
     inputs = raw.get("inputs")
+    if inputs is None and isinstance(raw.get("stream"), list):
+        inputs = raw["stream"]  # GripMock's older name for `inputs`
+    descriptor = descriptor_of(method.input_type)
+    single = normalize_stub_input(raw["input"], descriptor) if raw.get("input") else None
+    if inputs:
+        inputs = [normalize_stub_input(m, descriptor) for m in inputs]
+    effects = [e for e in raw.get("effects") or [] if isinstance(e, Mapping)]
+    if effects:
+        output.static_reply = None  # effects run on the general path, after the match
     return Stub(
         id=str(raw.get("id") or random_uuid()),
         method=method,
         raw=dict(raw),
         priority=int(raw.get("priority") or 0),
         headers=InputMatcher.from_mapping(raw["headers"]) if raw.get("headers") else None,
-        input=InputMatcher.from_mapping(raw["input"]) if raw.get("input") else None,
+        input=InputMatcher.from_mapping(single) if single else None,
         inputs=[InputMatcher.from_mapping(m) for m in inputs] if inputs else None,
         output=output,
         times=int(options.get("times") or 0),
+        effects=effects,
         is_global=is_global,
         source=source,
         context=context or {},
@@ -144,40 +177,114 @@ def _build_output(
         code = parse_status(code_raw)
     else:
         code = grpc.StatusCode.UNKNOWN if error else grpc.StatusCode.OK
+    data = raw.get("data")
+    stream = list(raw["stream"]) if raw.get("stream") is not None else None
+    document: str | None = None
+    document_text = ""
+    if raw.get("dataTemplate") is not None:
+        document, document_text = "yaml", str(raw["dataTemplate"])
+    elif raw.get("template") is True:
+        if isinstance(data, str):
+            document, document_text, data = "data", data, None
+        elif isinstance(stream, str):
+            document, document_text, stream = "stream", stream, None
+        elif isinstance(raw.get("stream"), str):
+            document, document_text, stream = "stream", str(raw["stream"]), None
+        else:
+            raise ValueError("output.template needs `data` or `stream` written as one template")
+    elif isinstance(raw.get("stream"), str):
+        raise ValueError("output.stream is a template string: add `template: true`")
+    if (
+        stream is None
+        and method.server_streaming
+        and isinstance(data, Mapping)
+        and set(data) == {"stream"}
+        and isinstance(data["stream"], list)
+        and "stream" not in descriptor_of(method.output_type).fields_by_name
+    ):
+        stream, data = list(data["stream"]), None  # GripMock's older `data.stream` form
+    if isinstance(data, str) and document is None:
+        raise ValueError("output.data is a string: add `template: true` to make it a template")
+    directives: list[Mapping[str, Any] | None] | None = None
+    if stream is not None:
+        split = [split_directive(item) for item in stream]
+        if any(d is not None for _, d in split):
+            stream = [item for item, _ in split]
+            directives = [d for _, d in split]
+    delay_raw = raw.get("delay")
+    delay_text = delay_raw if isinstance(delay_raw, str) and is_go_template(delay_raw) else None
+    headers = raw.get("headers")
+    go_headers = None
+    if isinstance(headers, Mapping) and any(
+        isinstance(v, str) and is_go_template(v) for v in headers.values()
+    ):
+        go_headers = {str(k).lower(): str(v) for k, v in headers.items()}
+        headers = None
     output = StubOutput(
-        data=raw.get("data"),
-        stream=list(raw["stream"]) if raw.get("stream") is not None else None,
+        data=data,
+        stream=stream,
         error=str(error) if error is not None else None,
         code=code,
-        details=list(details or []),
-        delay=parse_duration(raw["delay"]) if raw.get("delay") is not None else 0.0,
-        headers=_pairs(raw.get("headers")),
+        details=[_detail(d) for d in details or []],
+        delay=parse_duration(delay_raw) if delay_raw is not None and delay_text is None else 0.0,
+        headers=_pairs(headers),
         trailers=_pairs(raw.get("trailers")),
+        document=document,
+        document_text=document_text,
+        directives=directives,
+        delay_text=delay_text,
+        go_headers=go_headers,
     )
+    if str(raw.get("delay_type") or "").lower() == "regressive":
+        output.delay_step = parse_duration(raw.get("delay_step") or 0)
     if output.details:
         if not output.is_error:
             raise ValueError("output.details needs output.error or a non-OK output.code")
         output.details_bytes = status_details(registry, output.details)
-    output.templated = bool(
-        template_strings(output.data)
-        or template_strings(output.stream)
-        or (output.error and Templates.is_template(output.error))
+    strings = [
+        *template_strings(output.data),
+        *template_strings(output.stream),
+        *([output.error] if output.error and Templates.is_template(output.error) else []),
+    ]
+    output.go = bool(
+        document or delay_text or go_headers or any(is_go_template(t) for t in strings)
     )
+    output.templated = bool(strings or document or delay_text or go_headers)
+    for text in [*strings, document_text, delay_text or "", *(go_headers or {}).values()]:
+        if text and is_go_template(text):
+            try:
+                compile_template(text)
+            except GoTemplateSyntaxError as exc:
+                raise ValueError(f"template {text!r}: {exc}") from exc
     if not output.templated:
         if output.data is not None:
             output.data_bytes = serialize(registry, method, output.data)
         if output.stream is not None:
             output.stream_bytes = [serialize(registry, method, item) for item in output.stream]
-        if not (output.is_error or output.delay or output.headers):
+        if not (output.is_error or output.delay or output.headers or output.delay_step):
             output.static_reply = output.data_bytes or b""
     return output
 
 
-def serialize(registry: ProtoRegistry, method: MethodInfo, data: Any) -> bytes:
-    """The response message for ``data`` as wire bytes; ``ValueError`` when it does not fit."""
+def _detail(detail: Any) -> Any:
+    """A detail as protobuf JSON: GripMock's ``type`` is the ``@type`` of an ``Any``."""
+    if isinstance(detail, Mapping) and "@type" not in detail and "type" in detail:
+        body = {k: v for k, v in detail.items() if k != "type"}
+        return {"@type": detail["type"], **body}
+    return detail
+
+
+def serialize(
+    registry: ProtoRegistry, method: MethodInfo, data: Any, *, lenient: bool = False
+) -> bytes:
+    """The response message for ``data`` as wire bytes; ``ValueError`` when it does not fit.
+
+    ``lenient``: values rendered by a Go template arrive as text, so ``"true"`` may fill a
+    bool field and ``"3"`` an enum given by number (GripMock converts them the same way).
+    """
     if data is None:
         data = {}
-    return registry.from_json(method.output_type, data).SerializeToString()
+    return registry.from_json(method.output_type, data, lenient=lenient).SerializeToString()
 
 
 # -- google.rpc.Status ---------------------------------------------------------------------

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 from grpc import aio
 
 from ..protos import MethodInfo, ProtoRegistry
@@ -22,6 +24,9 @@ class CallResult:
     trailers: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
     debug: str = ""  # grpc's own error string (connection problems name the cause there)
+    # The error's google.rpc.Status details (from grpc-status-details-bin), each an Any as
+    # protobuf JSON with its @type; None when the call was not answered with any.
+    details: list[dict[str, Any]] | None = None
 
     @property
     def response(self) -> dict[str, Any] | None:
@@ -72,8 +77,12 @@ async def invoke(
     except aio.AioRpcError as exc:
         code, details, debug = exc.code(), exc.details() or "", exc.debug_error_string() or ""
     headers = _metadata_dict(await _safe(call.initial_metadata()))
-    trailers = _metadata_dict(await _safe(call.trailing_metadata()))
-    decoded = [registry.to_json(method.output_type.FromString(blob)) for blob in responses]
+    raw_trailers = await _safe(call.trailing_metadata())
+    trailers = _metadata_dict(raw_trailers)
+    if code is not grpc.StatusCode.OK and not headers:
+        # A failed call answered trailers-only: what the server sent as its headers is there.
+        headers = dict(trailers)
+    decoded = [registry.response_json(method.output_type.FromString(blob)) for blob in responses]
     return CallResult(
         status=code,
         message=details or "",
@@ -82,7 +91,36 @@ async def invoke(
         trailers=trailers,
         elapsed=time.perf_counter() - started,
         debug=debug,
+        details=status_details_json(registry, raw_trailers),
     )
+
+
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def status_details_json(registry: ProtoRegistry, trailers: Any) -> list[dict[str, Any]] | None:
+    """The details of a ``grpc-status-details-bin`` trailer as protobuf JSON ``Any`` values
+    (``@type`` plus the fields, by proto name); None without that trailer."""
+    blob = next((v for k, v in trailers or () if k == STATUS_DETAILS_KEY), None)
+    if not isinstance(blob, bytes):
+        return None
+    from ..mock.stubs import status_class
+
+    try:
+        status = status_class(registry).FromString(blob)
+    except DecodeError:
+        return None
+    details = []
+    for detail in getattr(status, "details", ()):
+        try:
+            details.append(
+                json_format.MessageToDict(
+                    detail, preserving_proto_field_name=True, descriptor_pool=registry.pool
+                )
+            )
+        except (TypeError, KeyError, json_format.Error):
+            details.append({"@type": detail.type_url, "value": detail.value.hex()})
+    return details
 
 
 async def _safe(awaitable: Any) -> Any:

@@ -168,7 +168,9 @@ class ScenarioRun:
                     location=self.scenario.document.locate(step.path),
                 )
             try:
-                verdict = check(expect, result, descriptor_of(method.output_type))
+                verdict = check(
+                    expect, result, descriptor_of(method.output_type), self.ctx.registry
+                )
             except ValueError as exc:  # a templated status that is no status
                 raise self.file_error(str(exc), (*step.path, "expect", "status")) from exc
             await self._record_call(step, method, target_name, values, result, attempt)

@@ -12,7 +12,7 @@ import grpc
 from google.protobuf.descriptor import Descriptor
 
 from ..matchers import Mismatch, compare, metadata_text
-from ..protos import normalize_expected
+from ..protos import ProtoRegistry, normalize_expected
 from ..status import parse_status
 from .calls import CallResult
 
@@ -55,7 +55,12 @@ class Verdict:
         return not self.mismatches
 
 
-def check(expect: Mapping[str, Any], result: CallResult, output: Descriptor) -> Verdict:
+def check(
+    expect: Mapping[str, Any],
+    result: CallResult,
+    output: Descriptor,
+    registry: ProtoRegistry | None = None,
+) -> Verdict:
     """Every way ``result`` differs from ``expect`` (rendered, but not yet normalised)."""
     expected_status = parse_status(expect.get("status", "OK"))
     mismatches: list[Mismatch] = []
@@ -76,6 +81,8 @@ def check(expect: Mapping[str, Any], result: CallResult, output: Descriptor) -> 
     if "responses" in expect:
         expected_list = [normalize_expected(item, output) for item in expect["responses"]]
         mismatches += compare(expected_list, result.responses, exact=exact, path="responses")
+    if "details" in expect:
+        mismatches += _details(expect["details"], result, registry)
     for section in ("headers", "trailers"):
         if section in expect:
             wanted = {
@@ -86,6 +93,36 @@ def check(expect: Mapping[str, Any], result: CallResult, output: Descriptor) -> 
         bool(mismatches) and result.status is not expected_status and is_transport_problem(result)
     )
     return Verdict(mismatches, expected_status, harness)
+
+
+def _details(expected: Any, result: CallResult, registry: ProtoRegistry | None) -> list[Mismatch]:
+    """``expect.details``: the error's details, in order, each subset-matched; field names
+    may be written as in the proto or in lowerCamelCase (as protobuf JSON writes them)."""
+    actual = result.details or []
+    if not isinstance(expected, list):
+        return [Mismatch("details", expected, actual, "expect.details must be a list")]
+    wanted = [_normalize_detail(item, registry) for item in expected]
+    if not actual and wanted:
+        return [Mismatch("details", wanted, None, "expected error details, the answer had none")]
+    return compare(wanted, actual, path="details")
+
+
+def _normalize_detail(item: Any, registry: ProtoRegistry | None) -> Any:
+    if not isinstance(item, Mapping):
+        return item
+    body = dict(item)
+    type_url = body.pop("@type", None) or body.pop("type", None)
+    if isinstance(type_url, str) and registry is not None:
+        try:
+            descriptor = registry.pool.FindMessageTypeByName(type_url.rsplit("/", 1)[-1])
+        except KeyError:
+            descriptor = None
+        if descriptor is not None:
+            body = normalize_expected(body, descriptor)
+    if isinstance(type_url, str):
+        prefix = "" if "/" in type_url else "type.googleapis.com/"
+        body = {"@type": prefix + type_url, **body}
+    return body
 
 
 def _metadata_value(value: Any) -> Any:

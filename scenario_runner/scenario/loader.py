@@ -6,7 +6,9 @@ One broken document never hides the others: every problem becomes a ``BrokenScen
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +16,16 @@ from typing import Any
 
 from ..durations import parse_duration
 from ..errors import ConfigError, Location, ScenarioFileError
+from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, compile_template, is_go_template
 from ..matchers import matcher_problems
+from ..mock.effects import effect_problems
+from ..mock.gripmock import DIRECTIVE_KEY, render_load_time
 from ..protos import MethodInfo, ProtoRegistry
 from ..runner.expectations import PathNotFound, parse_path
 from ..templating import Templates
 from .fields import unknown_fields
 from .model import Retry, Scenario, Step, StubSource, Verification
-from .schema import validate_scenario, validate_stub_file
+from .schema import validate_scenario, validate_stub_file, validate_stub_item
 from .yamlsource import PathKey, SourceDocument, load_documents
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -251,7 +256,7 @@ class Loader:
                     errors.extend(
                         self._fields(item, out_type, doc, (*path, "expect", "responses", i))
                     )
-        for key in ("message", "response", "responses", "headers", "trailers"):
+        for key in ("message", "response", "responses", "headers", "trailers", "details"):
             if key in expect:
                 errors.extend(self._matchers(expect[key], doc, (*path, "expect", key)))
         for key, source in (raw.get("save") or {}).items():
@@ -328,24 +333,49 @@ class Loader:
             return None, [doc.error(message, (*path, wrong))]
         errors: list[ScenarioFileError] = []
         matchers: list[tuple[PathKey, Any]] = [((*path, "input"), raw.get("input"))]
-        matchers += [((*path, "inputs", i), m) for i, m in enumerate(raw.get("inputs") or [])]
-        for where_path, matcher in matchers:
-            for section in ("equals", "contains", "matches"):
-                value = (matcher or {}).get(section)
+        streams = "inputs" if "inputs" in raw else "stream"
+        matchers += [((*path, streams, i), m) for i, m in enumerate(raw.get(streams) or [])]
+        while matchers:
+            where_path, matcher = matchers.pop(0)
+            if not isinstance(matcher, dict):
+                continue
+            for section in ("equals", "contains", "matches", "glob"):
+                value = matcher.get(section)
                 errors.extend(self._fields(value, method.input_type, doc, (*where_path, section)))
+            for i, block in enumerate(matcher.get("anyOf") or []):
+                matchers.append(((*where_path, "anyOf", i), block))
         output = raw.get("output") or {}
-        errors.extend(
-            self._output_message(output.get("data"), method, doc, (*path, "output", "data"))
-        )
-        for i, item in enumerate(output.get("stream") or []):
-            errors.extend(self._output_message(item, method, doc, (*path, "output", "stream", i)))
+        if not (output.get("template") is True or "dataTemplate" in output):
+            data = output.get("data")
+            errors.extend(self._output_message(data, method, doc, (*path, "output", "data")))
+            stream = output.get("stream")
+            for i, item in enumerate(stream if isinstance(stream, list) else []):
+                if isinstance(item, dict) and DIRECTIVE_KEY in item:
+                    item = {k: v for k, v in item.items() if k != DIRECTIVE_KEY}
+                errors.extend(
+                    self._output_message(item, method, doc, (*path, "output", "stream", i))
+                )
+        for where, text in _strings(output, (*path, "output")):
+            if is_go_template(text):
+                try:
+                    compile_template(text)
+                except GoTemplateSyntaxError as exc:
+                    errors.append(doc.error(f"template {text!r}: {exc}", where))
+        for where, message in effect_problems(raw.get("effects"), self.registry):
+            errors.append(doc.error(message, (*path, "effects", *where)))
         return (None if errors else StubSource(raw, doc, path, method)), errors
 
     def _output_message(
         self, value: Any, method: MethodInfo, doc: SourceDocument, path: PathKey
     ) -> list[ScenarioFileError]:
-        if value is None:
+        if not isinstance(value, dict):
             return []
+        if (
+            method.server_streaming
+            and set(value) == {"stream"}
+            and "stream" not in method.output_type.DESCRIPTOR.fields_by_name
+        ):
+            return []  # GripMock's older `data: {stream: [...]}` form of a stream
         errors = self._fields(value, method.output_type, doc, path)
         # A run parses static outputs once, when it registers the stub (an error there points
         # here too); `validate` has no run, so it parses them now.
@@ -372,11 +402,18 @@ class Loader:
         except ScenarioFileError as exc:
             return [], [exc]
 
-    def load_stub_file(self, path: Path) -> list[StubSource]:
-        """A GripMock stub file (YAML or JSON; one stub or a list); cached per run."""
+    def load_stub_file(
+        self, path: Path, skipped: list[ScenarioFileError] | None = None
+    ) -> list[StubSource]:
+        """A GripMock stub file (YAML or JSON; one stub or a list); cached per run.
+
+        Load-time template functions (``{{ uuid2int64 "…" }}``) are rendered first, as
+        GripMock does. With ``skipped``, a stub that cannot be served is left out and its
+        problem added there (the file's other stubs still load); without, it is raised.
+        """
         resolved = path.resolve()
         cached = self._stub_files.get(resolved)
-        if cached is not None:
+        if cached is not None and skipped is None:
             return cached
         shown = display_path(resolved, self.root)
         try:
@@ -385,32 +422,71 @@ class Loader:
             raise ScenarioFileError(
                 f"cannot read stub file: {exc}", location=Location(shown)
             ) from exc
+        if resolved.suffix != ".json":
+            try:
+                text = render_load_time(text)
+            except GoTemplateError as exc:
+                line = re.match(r"line (\d+)", str(exc))
+                raise ScenarioFileError(
+                    f"template: {exc}",
+                    location=Location(shown, int(line.group(1)) if line else None),
+                ) from exc
         stubs: list[StubSource] = []
         for document in load_documents(text, shown):
             if document.value is None:
                 continue  # an empty document: a trailing `---`
             problems = validate_stub_file(document)
+            items = document.value if isinstance(document.value, list) else [document.value]
+            if problems and skipped is not None and isinstance(document.value, list):
+                problems = []  # checked stub by stub below
             if problems:
                 raise _combined(problems)
-            items = document.value if isinstance(document.value, list) else [document.value]
             prefix: tuple[int, ...] = ()
             for i, raw in enumerate(items):
                 path_key: PathKey = (i,) if isinstance(document.value, list) else prefix
+                if skipped is not None and isinstance(document.value, list):
+                    item_problems = validate_stub_item(document, raw, path_key)
+                    if item_problems:
+                        skipped.append(_combined(item_problems))
+                        continue
                 stub, problems = self.check_stub(raw, document, path_key)
                 if problems:
-                    raise _combined(problems)
+                    if skipped is None:
+                        raise _combined(problems)
+                    skipped.append(_combined(problems))
+                    continue
                 assert stub is not None
                 stubs.append(stub)
         self._stub_files[resolved] = stubs
         return stubs
 
-    def load_stub_dir(self, directory: Path) -> list[StubSource]:
-        """Every GripMock stub file under a directory (``--stubs DIR``)."""
+    def load_stub_dir(
+        self, directory: Path, skipped: list[ScenarioFileError] | None = None
+    ) -> list[StubSource]:
+        """Every GripMock stub file under a directory (``--stubs DIR``).
+
+        With ``skipped``, a stub (or file) that cannot be served is left out and reported
+        there; the others load, as GripMock loads them. A stub identical to one loaded
+        before (same content, no ``id``) is loaded once.
+        """
         if not directory.exists():
             raise ConfigError(f"--stubs: no such folder: {directory}")
         stubs: list[StubSource] = []
+        seen: set[str] = set()
         for file in discover([directory], STUB_SUFFIXES):
-            stubs.extend(self.load_stub_file(file))
+            try:
+                loaded = self.load_stub_file(file, skipped)
+            except ScenarioFileError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(exc)
+                continue
+            for stub in loaded:
+                key = json.dumps([stub.method.path, stub.raw], sort_keys=True, default=str)
+                if "id" not in stub.raw and key in seen:
+                    continue
+                seen.add(key)
+                stubs.append(stub)
         return stubs
 
 
@@ -425,6 +501,16 @@ def _combined(errors: list[ScenarioFileError]) -> ScenarioFileError:
         path=first.path,
         snippet=f"{first.snippet or ''}\n{rest}".strip("\n"),
     )
+
+
+def _strings(value: Any, path: PathKey) -> list[tuple[PathKey, str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _strings(v, (*path, k))]
+    if isinstance(value, list):
+        return [pair for i, v in enumerate(value) for pair in _strings(v, (*path, i))]
+    return []
 
 
 def _has_template(value: Any) -> bool:

@@ -85,6 +85,13 @@ def validate_config(document: SourceDocument) -> list[ScenarioFileError]:
     return _validate(document, document.value, (), _CONFIG)
 
 
+def validate_stub_item(
+    document: SourceDocument, value: Any, prefix: tuple[str | int, ...]
+) -> list[ScenarioFileError]:
+    """Schema errors of one stub of a stub file's list."""
+    return _validate(document, value, prefix, "stub")
+
+
 def _validate(
     document: SourceDocument, value: Any, prefix: tuple[str | int, ...], definition: str | None
 ) -> list[ScenarioFileError]:

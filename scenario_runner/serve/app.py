@@ -18,11 +18,10 @@ from pathlib import Path
 
 import uvicorn
 
-from ..errors import ScenarioError
-from ..mock.stubs import build_stub
-from ..protos import ProtoRegistry, compile_protos
-from ..scenario.loader import Loader
-from ..scenario.model import StubSource
+from ..config import Options
+from ..engine import Suite, build_global_stubs
+from ..errors import ScenarioError, ScenarioFileError
+from ..protos import ProtoRegistry
 from ..sessions import InMemorySessionService, SessionService, SqliteSessionService
 from .admin import create_app
 from .core import SharedMock
@@ -56,26 +55,27 @@ def open_store(store: str) -> SessionService:
         raise StartError(f"--store {store}: cannot open {path}: {exc}") from exc
 
 
-def global_stubs(options: ServeOptions, registry: ProtoRegistry) -> list[PostedStub]:
-    """The ``--stubs`` files, checked like a run's (a broken file stops the start)."""
-    loader = Loader(registry)
-    sources = [source for folder in options.stubs for source in loader.load_stub_dir(folder)]
-    return [_file_stub(source, registry) for source in sources]
-
-
-def _file_stub(source: StubSource, registry: ProtoRegistry) -> PostedStub:
-    try:
-        stub = build_stub(source.raw, source.method, registry, source=str(source.location))
-    except ValueError as exc:
-        raise source.document.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
-    return PostedStub({**source.raw, "id": stub.id}, stub)
+def global_stubs(suite: Suite) -> list[PostedStub]:
+    """The ``--stubs`` files, checked like a run's: a stub that cannot be served is left out
+    (said on stderr) and the others are served, as GripMock does."""
+    skipped: list[ScenarioFileError] = []
+    built = build_global_stubs(suite.global_stubs(skipped), suite.registry, skipped)
+    for problem in skipped:
+        print(f"scenario-run serve: --stubs: a stub left out: {problem}", file=sys.stderr)
+    return [PostedStub({**stub.raw, "id": stub.id}, stub) for stub in built]
 
 
 async def run(options: ServeOptions) -> int:
-    registry = compile_protos(
-        list(options.protos), list(options.import_paths), cache_dir=options.cache_dir
+    suite = Suite(
+        Options(
+            protos=options.protos,
+            import_paths=options.import_paths,
+            stubs=options.stubs,
+            cache_dir=options.cache_dir,
+        )
     )
-    file_stubs = global_stubs(options, registry)
+    registry = suite.registry
+    file_stubs = global_stubs(suite)
     for address, option in ((options.grpc, "--grpc"), (options.http, "--http")):
         problem = port_in_use(address)
         if problem:

@@ -217,4 +217,5 @@ def test_node_grpc_js_client(node_client: Path, server: Served, session_stub: st
     assert _node(node_client, server, "", "everyone") == {"message": "Hello from the global stubs"}
     missing = _node(node_client, server, "", "grpcurl")
     assert missing["code"] == grpc.StatusCode.NOT_FOUND.value[0]
-    assert "no stub for helloworld.Greeter/SayHello" in missing["details"]
+    assert "No matching stub found" in missing["details"]
+    assert "Method: SayHello" in missing["details"]
