@@ -20,6 +20,7 @@ from ..mock.backend import register_stubs
 from ..mock.stubs import Stub
 from ..protos import MethodInfo, descriptor_of
 from ..report.eventlog import format_events
+from ..report.kept import RESULT_KIND
 from ..results import Outcome, Problem, ScenarioResult
 from ..scenario.model import Scenario, Step, Verification
 from ..scenario.yamlsource import PathKey
@@ -372,11 +373,12 @@ class ScenarioRun:
         if not self.session_id:
             return ""
         mock = self.ctx.mock
-        events = await mock.events(self.session_id)
         keep = self.ctx.options.keep_sessions
         if keep:
-            await mock.record(self.session_id, "scenario_result", result_data(result))
-        await mock.close_session(self.session_id, keep=keep)
+            await mock.record(self.session_id, RESULT_KIND, result_data(result))
+        events = await mock.finish(self.session_id, keep=keep)
+        if keep:
+            events = [event for event in events if event.kind != RESULT_KIND]
         return format_events(events)
 
 
