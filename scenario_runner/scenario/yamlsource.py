@@ -128,13 +128,19 @@ def render_snippet(lines: Sequence[str], line: int, column: int, context: int = 
     return "\n".join(out)
 
 
-def load_documents(text: str, file: str) -> list[SourceDocument]:
-    """Every document of a YAML stream; ``ScenarioFileError`` on a syntax error."""
-    lines = text.splitlines()
+def load_documents(
+    text: str, file: str, *, lines: Sequence[str] | None = None, first_index: int = 0
+) -> list[SourceDocument]:
+    """Every document of a YAML stream; ``ScenarioFileError`` on a syntax error.
+
+    ``lines`` (the whole file's, when ``text`` is a piece of it) and ``first_index`` (the
+    index of the piece's first document) make a piece's documents the file's own."""
+    if lines is None:
+        lines = text.splitlines()
     documents: list[SourceDocument] = []
     loader = _Loader(text)
     try:
-        index = 0
+        index = first_index
         while loader.check_node():
             node = loader.get_node()
             if node is None:
