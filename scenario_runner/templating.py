@@ -13,11 +13,10 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2 import meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    import jinja2
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
@@ -43,15 +42,24 @@ GLOBALS: Mapping[str, Callable[[], str]] = {"uuid": _uuid, "now": _now}
 
 
 class Templates:
-    """Compiles and caches templates; one instance per run."""
+    """Compiles and caches templates; one instance per run. Jinja is imported by the first
+    template (a suite without any never pays for it)."""
 
     def __init__(self) -> None:
-        self._env = ImmutableSandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, autoescape=False
-        )
-        self._env.globals.update(GLOBALS)
+        self._jinja: Any = None
         self._expressions: dict[str, Any] = {}
         self._templates: dict[str, jinja2.Template] = {}
+
+    @property
+    def _env(self) -> Any:
+        if self._jinja is None:
+            import jinja2
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+            env.globals.update(GLOBALS)
+            self._jinja = env
+        return self._jinja
 
     @staticmethod
     def is_template(value: object) -> bool:
@@ -83,6 +91,8 @@ class Templates:
         return value
 
     def render_string(self, text: str, context: Mapping[str, Any]) -> Any:
+        import jinja2
+
         try:
             single = _SINGLE_EXPRESSION.match(text)
             if single:
@@ -112,6 +122,9 @@ class Templates:
 
     def undeclared_names(self, text: str) -> set[str]:
         """Top-level names a template uses that it does not define itself."""
+        import jinja2
+        from jinja2 import meta
+
         try:
             parsed = self._env.parse(text)
         except jinja2.TemplateSyntaxError as exc:
