@@ -134,7 +134,5 @@ def bare_process(calls: int, concurrency: int) -> tuple[float, float]:
         f"print(asyncio.run(_suites.bare({calls}, {concurrency})))"
     )
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return time.perf_counter() - started, float(done.stdout.strip())

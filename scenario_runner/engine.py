@@ -42,6 +42,7 @@ from .runner.split import Named, Part, file_size, needs_whole_load, split
 from .runner.targets import Target
 from .scenario.loader import BrokenScenario, Loader, LoadResult, PieceUnreadable, discover
 from .scenario.model import Scenario, StubSource
+from .scenario.yamlsource import DocumentCache
 from .sessions import SessionService, SqliteSessionService
 from .templating import TemplateProblem, Templates
 
@@ -56,7 +57,9 @@ class Suite:
     def __init__(self, options: Options, *, parse_outputs: bool = False) -> None:
         self.options = options
         self.registry = self._compile()
-        self.loader = Loader(self.registry, parse_outputs=parse_outputs)
+        cache = options.cache_dir
+        documents = DocumentCache(cache / "documents") if cache is not None else None
+        self.loader = Loader(self.registry, parse_outputs=parse_outputs, documents=documents)
 
     def _compile(self) -> ProtoRegistry:
         options = self.options
@@ -257,7 +260,9 @@ async def _start_mock(
             await remote.aclose()
             raise
         return remote
-    embedded = EmbeddedMock(parts.registry, store, parts.global_stubs, templates)
+    embedded = EmbeddedMock(
+        parts.registry, store, parts.global_stubs, templates, keep_in_batches=True
+    )
     try:
         await embedded.start(options.mock_listen)
     except OSError as exc:

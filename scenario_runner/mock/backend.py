@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..protos import ProtoRegistry
-from ..sessions import Event, SessionService
+from ..sessions import Event, SessionService, SqliteSessionService
+from ..sessions.keeper import SessionKeeper
 from ..templating import Templates
 from .hub import SessionHub
 from .server import MockServer
@@ -75,9 +76,16 @@ class EmbeddedMock:
         store: SessionService | None = None,
         global_stubs: Sequence[Stub] = (),
         templates: Templates | None = None,
+        *,
+        keep_in_batches: bool = False,
     ) -> None:
+        """``keep_in_batches`` (a run that keeps every session in a SQLite ``store``): live
+        sessions stay in memory, and are written to the store in batches once closed."""
         self._store = store
-        self.hub = SessionHub(store)
+        if keep_in_batches and isinstance(store, SqliteSessionService):
+            self.hub = SessionHub(keeper=SessionKeeper(store))
+        else:
+            self.hub = SessionHub(store)
         self.server = MockServer(registry, StubStore(), self.hub, templates)
         self.server.store.add(None, global_stubs)
         self._host = "127.0.0.1"
@@ -137,5 +145,6 @@ class EmbeddedMock:
 
     async def aclose(self) -> None:
         await self.server.stop(grace=None)
+        await self.hub.aclose()
         if self._store is not None:
             self._store.close()

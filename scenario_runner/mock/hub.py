@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from ..ids import random_hex
 from ..sessions import Event, InMemorySessionService, Session, SessionService
+from ..sessions.keeper import SessionKeeper, opened
+from ..sessions.model import clone_json
 
 APP_NAME = "scenario-run"
 USER_ID = "default"
@@ -42,8 +44,17 @@ class FinishedCall(Protocol):
 
 
 class SessionHub:
-    def __init__(self, service: SessionService | None = None) -> None:
-        self.service: SessionService = service or InMemorySessionService()
+    """Live sessions over ``service``; or, with a ``keeper``, live sessions in memory that
+    the keeper writes to its SQLite store when they close (in batches, off the run's path)."""
+
+    def __init__(
+        self, service: SessionService | None = None, *, keeper: SessionKeeper | None = None
+    ) -> None:
+        self.service: SessionService = (
+            InMemorySessionService() if keeper is not None else service or InMemorySessionService()
+        )
+        self._keeper = keeper
+        self._opened: dict[str, Any] = {}  # with a keeper: how each live session started
         self._live: dict[str, Session] = {}
         self._problems: dict[str, list[str]] = {}
         # Mock calls still being handled, per session: a client can have its answer before
@@ -56,8 +67,13 @@ class SessionHub:
         """Create the session (or take over the one a stray call created first)."""
         live = self._live.get(session_id)
         if live is None:
+            keeper = self._keeper
+            if keeper is not None:
+                await keeper.check_new(APP_NAME, USER_ID, session_id)
             live = await self.service.create(APP_NAME, USER_ID, session_id, state)
             self._live[session_id] = live
+            if keeper is not None:
+                self._opened[session_id] = opened(clone_json(state or {}), live.last_update_time)
         elif state:
             live.state.update(state)
         return live
@@ -152,8 +168,26 @@ class SessionHub:
             await self._flush(session_id)
         self._queued.pop(session_id, None)
         self._problems.pop(session_id, None)
-        if self._live.pop(session_id, None) is not None and not keep:
+        live = self._live.pop(session_id, None)
+        if live is None:
+            return
+        keeper = self._keeper
+        if keeper is not None:
+            started = self._opened.pop(session_id)
+            if keep:
+                keeper.keep(live, started)
+            await self.service.delete(APP_NAME, USER_ID, session_id)  # from memory
+        elif not keep:
             await self.service.delete(APP_NAME, USER_ID, session_id)
+
+    async def aclose(self) -> None:
+        """With a keeper: keep the sessions still open (a stray call's), write everything."""
+        keeper = self._keeper
+        if keeper is None:
+            return
+        for session_id in list(self._live):
+            await self.close(session_id, keep=True)
+        await keeper.aclose()
 
     def session_ids(self) -> list[str]:
         return list(self._live)

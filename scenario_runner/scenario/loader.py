@@ -21,7 +21,7 @@ from ..templating import Templates
 from .fields import unknown_fields
 from .model import Retry, Scenario, Step, StubSource, Verification
 from .schema import validate_scenario, validate_stub_file
-from .yamlsource import PathKey, SourceDocument, load_documents
+from .yamlsource import DocumentCache, PathKey, SourceDocument, load_documents
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 STUB_SUFFIXES = (".yaml", ".yml", ".json")
@@ -103,10 +103,16 @@ class Loader:
     """Loads scenario and stub files against one set of compiled protos."""
 
     def __init__(
-        self, registry: ProtoRegistry, root: Path | None = None, *, parse_outputs: bool = False
+        self,
+        registry: ProtoRegistry,
+        root: Path | None = None,
+        *,
+        parse_outputs: bool = False,
+        documents: DocumentCache | None = None,
     ) -> None:
         self.registry = registry
         self.parse_outputs = parse_outputs
+        self.documents = documents  # parsed scenario files, kept between runs
         self.root = (root or Path.cwd()).resolve()
         self._stub_files: dict[Path, list[StubSource]] = {}
 
@@ -129,10 +135,14 @@ class Loader:
         try:
             text = path.read_text(encoding="utf-8")
             if piece is None:
-                documents = load_documents(text, shown)
+                documents = load_documents(text, shown, cache=self.documents)
             else:
                 documents = load_documents(
-                    piece.text(text), shown, lines=text.splitlines(), first_index=piece.first
+                    piece.text(text),
+                    shown,
+                    lines=text.splitlines(),
+                    first_index=piece.first,
+                    cache=self.documents,
                 )
                 if len(documents) != piece.count:
                     raise PieceUnreadable(shown)
