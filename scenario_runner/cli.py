@@ -21,7 +21,7 @@ from .report.eventlog import format_events
 from .results import ScenarioResult
 from .scenario.loader import BrokenScenario
 from .scenario.schema import schema_text
-from .sessions import SessionNotFoundError, SqliteSessionService
+from .sessions import SessionNotFoundError
 
 COMMANDS = ("run", "validate", "list", "schema", "sessions")
 
@@ -189,6 +189,8 @@ def _sessions_command(args: list[str]) -> int:
 
 
 async def _sessions_async(action: str, session_id: str | None, path: Path) -> int:
+    from .sessions.sqlite import SqliteSessionService
+
     service = SqliteSessionService(path)
     try:
         if action == "list" or not session_id:

@@ -43,7 +43,7 @@ from .runner.targets import Target
 from .scenario.loader import BrokenScenario, Loader, LoadResult, PieceUnreadable, discover
 from .scenario.model import Scenario, StubSource
 from .scenario.yamlsource import DocumentCache
-from .sessions import SessionService, SqliteSessionService
+from .sessions import SessionService
 from .templating import TemplateProblem, Templates
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_START, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -180,7 +180,11 @@ async def started(options: Options, parts: StartParts) -> AsyncIterator[RunConte
     """The mock, then the services, then the targets; closed in reverse whatever happens.
 
     ``StartupError`` when the mock cannot listen or a service does not come up."""
-    store = SqliteSessionService(options.sessions_db) if options.sessions_db else None
+    store: SessionService | None = None
+    if options.sessions_db:
+        from .sessions.sqlite import SqliteSessionService  # sqlite3 only when it is asked for
+
+        store = SqliteSessionService(options.sessions_db)
     templates = Templates()
     mock = await _start_mock(options, parts, store, templates)
     services: Services | None = None

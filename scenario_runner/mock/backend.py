@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..protos import ProtoRegistry
-from ..sessions import Event, SessionService, SqliteSessionService
-from ..sessions.keeper import SessionKeeper
+from ..sessions import Event, SessionService
 from ..templating import Templates
 from .hub import SessionHub
 from .server import MockServer
@@ -82,13 +81,21 @@ class EmbeddedMock:
         """``keep_in_batches`` (a run that keeps every session in a SQLite ``store``): live
         sessions stay in memory, and are written to the store in batches once closed."""
         self._store = store
-        if keep_in_batches and isinstance(store, SqliteSessionService):
-            self.hub = SessionHub(keeper=SessionKeeper(store))
-        else:
-            self.hub = SessionHub(store)
+        self.hub = self._hub(store, keep_in_batches)
         self.server = MockServer(registry, StubStore(), self.hub, templates)
         self.server.store.add(None, global_stubs)
         self._host = "127.0.0.1"
+
+    @staticmethod
+    def _hub(store: SessionService | None, keep_in_batches: bool) -> SessionHub:
+        if keep_in_batches and store is not None:
+            from ..sessions.sqlite import SqliteSessionService
+
+            if isinstance(store, SqliteSessionService):
+                from ..sessions.keeper import SessionKeeper
+
+                return SessionHub(keeper=SessionKeeper(store))
+        return SessionHub(store)
 
     @property
     def templates(self) -> Templates:

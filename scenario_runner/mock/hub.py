@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..ids import random_hex
 from ..sessions import Event, InMemorySessionService, Session, SessionService
-from ..sessions.keeper import SessionKeeper, opened
-from ..sessions.model import clone_json
+from ..sessions.model import LazyEvent, clone_json
+
+if TYPE_CHECKING:
+    from ..sessions.keeper import SessionKeeper
 
 APP_NAME = "scenario-run"
 USER_ID = "default"
@@ -73,7 +75,7 @@ class SessionHub:
             live = await self.service.create(APP_NAME, USER_ID, session_id, state)
             self._live[session_id] = live
             if keeper is not None:
-                self._opened[session_id] = opened(clone_json(state or {}), live.last_update_time)
+                self._opened[session_id] = (clone_json(state or {}), live.last_update_time)
         elif state:
             live.state.update(state)
         return live
@@ -113,15 +115,12 @@ class SessionHub:
         if not queue:
             return
         session = self._live.get(session_id) or await self.open(session_id)
+        # The calls stay as compact as the mock kept them; their data is made when read. In
+        # memory, appends happen in turn, so an event's id can be its place in the session.
+        numbered = isinstance(self.service, InMemorySessionService)
         for call in queue:
-            event = Event(
-                kind="mock_call",
-                data=call.data(),
-                author="mock",
-                id=random_hex(),
-                timestamp=call.finished_at,
-            )
-            await self.service.append_event(session, event)
+            number = len(session.events) + 1 if numbered else random_hex()
+            await self.service.append_event(session, LazyEvent("mock_call", call, "mock", number))
 
     def call_started(self, session_id: str) -> None:
         """The mock took a call it may not record at once; ``call_finished`` once it has.

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from .model import AlreadyExistsError, Session, session_key_text
@@ -28,10 +27,8 @@ FLUSH_SECONDS = 0.05  # a closed session waits at most this long before it is wr
 FLUSH_SESSIONS = 500  # or until this many are waiting
 
 
-@dataclass
-class _Opened:
-    state: dict[str, Any]  # the state it was created with (a copy)
-    created: float
+# How a session started: the state it was created with (a copy), and when.
+Opened = tuple[dict[str, Any], float]
 
 
 class SessionKeeper:
@@ -54,9 +51,10 @@ class SessionKeeper:
         if key in self._kept or key in self._stored:
             raise AlreadyExistsError(f"session {session_key_text(*key)} already exists")
 
-    def keep(self, session: Session, opened: _Opened) -> None:
+    def keep(self, session: Session, opened: Opened) -> None:
         """Queue a closed session (its events are final) to be written."""
-        state = dict(opened.state)
+        initial, created = opened
+        state = dict(initial)
         for event in session.events:
             if event.state_delta:
                 state.update(event.state_delta)
@@ -67,8 +65,8 @@ class SessionKeeper:
                 session.user_id,
                 session.id,
                 state,
-                opened.created,
-                session.last_update_time or opened.created,
+                created,
+                session.last_update_time or created,
                 list(session.events),
             )
         )
@@ -96,7 +94,3 @@ class SessionKeeper:
             for why in refused:
                 print(f"scenario-run: --sessions-db: not kept: {why}", file=sys.stderr)
         self._writes.clear()
-
-
-def opened(state: dict[str, Any], created: float) -> _Opened:
-    return _Opened(state, created)

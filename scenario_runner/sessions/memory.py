@@ -26,6 +26,11 @@ from scenario_runner.sessions.model import (
 _Key = tuple[str, str, str]
 
 
+# Below this many events a session's event ids are checked by a scan of its events; a set
+# of them (about 700 bytes for a few ids) is only kept for longer sessions.
+_IDS_SCANNED = 32
+
+
 class _Record:
     """A stored session. ``events[i].sequence == i + 1`` always holds."""
 
@@ -34,8 +39,23 @@ class _Record:
     def __init__(self, state: dict[str, Any], last_update_time: float) -> None:
         self.state = state
         self.events: list[Event] = []
-        self.event_ids: set[str] = set()
+        self.event_ids: set[str] | None = None
         self.last_update_time = last_update_time
+
+    def has_event(self, event_id: str) -> bool:
+        ids = self.event_ids
+        if ids is not None:
+            return event_id in ids
+        return any(event.id == event_id for event in self.events)
+
+    def add(self, event: Event) -> None:
+        events = self.events
+        events.append(event)
+        ids = self.event_ids
+        if ids is not None:
+            ids.add(event.id)
+        elif len(events) > _IDS_SCANNED:
+            self.event_ids = {e.id for e in events}
 
 
 class InMemorySessionService:
@@ -128,7 +148,7 @@ class InMemorySessionService:
             record = self._require(key)
             if not event.id:
                 event.id = uuid.uuid4().hex
-            elif event.id in record.event_ids:
+            elif record.has_event(event.id):
                 raise DuplicateEventError(
                     f"event {event.id!r} already in session {session_key_text(*key)}"
                 )
@@ -138,8 +158,7 @@ class InMemorySessionService:
             if not event.timestamp:
                 event.timestamp = time.time()
             event.sequence = len(record.events) + 1
-            record.events.append(event)
-            record.event_ids.add(event.id)
+            record.add(event)
             record.last_update_time = event.timestamp
             apply_to_live(session, event, delta)
         return event
