@@ -132,6 +132,13 @@ class LazyEvent(Event):
         self.sequence = 0
         self.timestamp = recorded.finished_at
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return _fields(self) == _fields(other)
+
+    __hash__ = None  # type: ignore[assignment]  # as Event's: events are mutable
+
     @property
     def data(self) -> dict[str, Any]:
         try:
@@ -165,6 +172,18 @@ class LazyEvent(Event):
     @id.setter
     def id(self, value: str) -> None:
         _SLOTS["id"].__set__(self, value)
+
+
+def _fields(event: Event) -> tuple[Any, ...]:
+    return (
+        event.kind,
+        event.data,
+        event.state_delta,
+        event.author,
+        event.id,
+        event.sequence,
+        event.timestamp,
+    )
 
 
 @dataclass(slots=True)
