@@ -64,9 +64,22 @@ def entry_of(item: Scenario | BrokenScenario, broken: ScenarioResult | None = No
     return Entry(item.order, item.name, item.file, item.line, broken=broken)
 
 
+_program = False  # set by the ``scenario-run`` program itself (``as_program``)
+
+
+def as_program() -> None:
+    """This process is the ``scenario-run`` program: nothing in it has used gRPC before the
+    run, so the run may fork. A run made inside another program (a test, a caller of
+    ``cli.main``) stays in one process unless told otherwise: that program may have used
+    gRPC already, and a forked child of such a process cannot."""
+    global _program
+    _program = True
+
+
 def process_count(total_bytes: int) -> int:
     """One process per core for big suites, one for small ones (by the bytes of scenario
-    files, ``split.BYTES_PER_PROCESS`` a process at least).
+    files, ``split.BYTES_PER_PROCESS`` a process at least), in the ``scenario-run``
+    program; one elsewhere.
 
     ``SCENARIO_RUN_PROCESSES=N`` overrides (1 never forks)."""
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -74,6 +87,8 @@ def process_count(total_bytes: int) -> int:
     forced = os.environ.get(PROCESSES_ENV, "").strip()
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
+    if not _program:
+        return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return process_share(total_bytes, cores or 1)
 
