@@ -23,7 +23,7 @@ from typing import Any
 from .model import AlreadyExistsError, Session, session_key_text
 from .sqlite import KeptSession, SqliteSessionService
 
-FLUSH_SECONDS = 0.05  # a closed session waits at most this long before it is written
+FLUSH_SECONDS = 0.2  # a closed session waits at most this long before it is written
 FLUSH_SESSIONS = 500  # or until this many are waiting
 
 

@@ -185,7 +185,7 @@ class SqliteSessionService:
                             e.author,
                             e.timestamp,
                             _dumps(e.data),
-                            _dumps(e.state_delta),
+                            _dumps(e.state_delta) if e.state_delta else "{}",
                         )
                         for e in kept.events
                     ]
