@@ -111,9 +111,12 @@ class SessionHub:
             self._problems.setdefault(session_id, []).append(call.error)
 
     async def _flush(self, session_id: str) -> None:
-        queue = self._queued.pop(session_id, None)
+        queued = self._queued
+        queue = queued.pop(session_id, None)
         if not queue:
             return
+        if not queued:
+            self._queued = {}  # a dict keeps its size once grown: let an empty one go
         session = self._live.get(session_id) or await self.open(session_id)
         # The calls stay as compact as the mock kept them; their data is made when read. In
         # memory, appends happen in turn, so an event's id can be its place in the session.
