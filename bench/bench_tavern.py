@@ -1,7 +1,7 @@
 """scenario-run against Tavern (with its gRPC plugin) on the same 1,000 one-call tests, each
 run as a whole process (launch to exit), alternated round by round.
 
-    python bench/bench_tavern.py [--tests 1000] [--files 20] [--rounds 3]
+    python bench/bench_tavern.py [--tests 1000] [--files 20] [--rounds 5]
 
 Tavern 3.7 (``tavern[grpc]``, plus ``grpcio-tools`` to generate the Python modules of the
 proto, as Tavern's gRPC plugin imports them) is installed into its own virtual environment
@@ -152,7 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=1000)
     parser.add_argument("--files", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(command_line())
     print(byte_compile())
