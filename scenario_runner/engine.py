@@ -18,7 +18,6 @@ import math
 import os
 import signal
 import socket
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,10 +38,12 @@ from .runner.engine import OnResult, broken_result, run_all
 from .runner.processes import Entry, WorkerPool, entry_of, process_count
 from .runner.select import Shard, select
 from .runner.services import RunningService, Services, ServiceSpec
+from .runner.split import Named, Part, file_size, needs_whole_load, split
 from .runner.targets import Target
-from .scenario.loader import BrokenScenario, Loader, LoadResult, discover
+from .scenario.loader import BrokenScenario, Loader, LoadResult, PieceUnreadable, discover
 from .scenario.model import Scenario, StubSource
-from .sessions import SessionService, SqliteSessionService
+from .scenario.yamlsource import DocumentCache
+from .sessions import SessionService
 from .templating import TemplateProblem, Templates
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_START, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -56,7 +57,9 @@ class Suite:
     def __init__(self, options: Options, *, parse_outputs: bool = False) -> None:
         self.options = options
         self.registry = self._compile()
-        self.loader = Loader(self.registry, parse_outputs=parse_outputs)
+        cache = options.cache_dir
+        documents = DocumentCache(cache / "documents") if cache is not None else None
+        self.loader = Loader(self.registry, parse_outputs=parse_outputs, documents=documents)
 
     def _compile(self) -> ProtoRegistry:
         options = self.options
@@ -84,6 +87,23 @@ class Suite:
             items.extend(scenarios)
             items.extend(broken)
         return sorted(items, key=lambda item: item.order)
+
+    def load_share(self, parts: Sequence[Part]) -> tuple[list[Item], set[int]]:
+        """A process's share of the suite; and the files a piece of which does not read
+        alone (loaded whole by the parent instead)."""
+        items: list[Item] = []
+        troubled: set[int] = set()
+        for part in parts:
+            try:
+                scenarios, broken = self.loader.load_file(
+                    part.path, part.index, None if part.whole else part
+                )
+            except PieceUnreadable:
+                troubled.add(part.index)
+                continue
+            items.extend(scenarios)
+            items.extend(broken)
+        return sorted(items, key=lambda item: item.order), troubled
 
     def global_stubs(self, skipped: list[ScenarioFileError] | None = None) -> list[StubSource]:
         """The ``--stubs`` folders' GripMock stubs, checked against the protos. With
@@ -212,9 +232,13 @@ async def started(options: Options, parts: StartParts) -> AsyncIterator[RunConte
         await mock.aclose()
 
 
-def open_sessions_db(path: Path) -> SqliteSessionService:
+def open_sessions_db(path: Path) -> SessionService:
     """``--sessions-db FILE``, its folder made if need be; ``StartupError`` in one line when
     it cannot be opened."""
+    import sqlite3  # only when a run asks for the file
+
+    from .sessions.sqlite import SqliteSessionService
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteSessionService(path)
@@ -261,7 +285,9 @@ async def _start_mock(
             await remote.aclose()
             raise
         return remote
-    embedded = EmbeddedMock(parts.registry, store, parts.global_stubs, templates)
+    embedded = EmbeddedMock(
+        parts.registry, store, parts.global_stubs, templates, keep_in_batches=True
+    )
     try:
         await embedded.start(options.mock_listen)
     except OSError as exc:
@@ -385,19 +411,33 @@ class Run:
         if options.sessions_db is not None:
             open_sessions_db(options.sessions_db).close()  # a store that cannot open: exit 2
         indexed = list(enumerate(files))
-        processes = 1 if _needs_one_process(options) else process_count(len(files))
+        shares: list[list[Part]] = []
+        if not _needs_one_process(options):
+            sizes = [file_size(path) for path in files]
+            shares = split(indexed, process_count(sum(sizes)), sizes)
         pool: WorkerPool | None = None
         try:
-            if processes > 1:
+            here: set[int] = set()  # files whose scenarios run in this process
+            if len(shares) > 1:
                 pool = WorkerPool(
-                    indexed,
-                    processes,
-                    suite.load_slice,
-                    partial(self._run_slice, suite, global_stubs, processes),
+                    shares,
+                    suite.load_share,
+                    partial(self._run_slice, suite, global_stubs, len(shares)),
                     entry,
                 )
-                entries = pool.start()
+                entries, troubled = pool.start()
+                here = needs_whole_load(
+                    (part for share in shares for part in share),
+                    (Named(e.order[0], e.order[1], e.name) for e in entries),
+                    troubled,
+                )
                 loaded: dict[tuple[int, int], Scenario] = {}
+                if here:
+                    items = suite.load_slice([(index, files[index]) for index in sorted(here)])
+                    entries = [e for e in entries if e.order[0] not in here]
+                    entries += [entry(item) for item in items]
+                    entries.sort(key=lambda e: e.order)
+                    loaded = {i.order: i for i in items if isinstance(i, Scenario)}
             else:
                 items = suite.load_slice(indexed)
                 entries = [entry(item) for item in items]
@@ -411,9 +451,12 @@ class Run:
                     self._finished(item.broken)
             runnable = [e for e in chosen if e.broken is None]
             if pool is not None:
-                # Workers run the parallel scenarios; the `parallel: false` ones run here, alone.
-                pool.run({e.order for e in runnable}, self._finished, fail_fast=options.fail_fast)
-                loaded = _reload(suite.loader, [e for e in runnable if not e.parallel])
+                # Workers run the parallel scenarios; the `parallel: false` ones run here, alone
+                # (and those of a file loaded here whole).
+                there = [e for e in runnable if e.parallel and e.order[0] not in here]
+                pool.run({e.order for e in there}, self._finished, fail_fast=options.fail_fast)
+                serial = [e for e in runnable if not e.parallel and e.order[0] not in here]
+                loaded.update(_reload(suite.loader, serial))
             scenarios = [loaded[e.order] for e in runnable if e.order in loaded]
             if scenarios:
                 collector.freeze_loaded()

@@ -15,11 +15,10 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2 import meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    import jinja2
 
 from .gotemplate import is_go_template
 
@@ -49,15 +48,24 @@ GLOBALS: Mapping[str, Callable[[], str]] = {"uuid": _uuid, "now": _now}
 
 
 class Templates:
-    """Compiles and caches templates; one instance per run."""
+    """Compiles and caches templates; one instance per run. Jinja is imported by the first
+    template (a suite without any never pays for it)."""
 
     def __init__(self) -> None:
-        self._env = ImmutableSandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, autoescape=False
-        )
-        self._env.globals.update(GLOBALS)
+        self._jinja: Any = None
         self._expressions: dict[str, Any] = {}
         self._templates: dict[str, jinja2.Template] = {}
+
+    @property
+    def _env(self) -> Any:
+        if self._jinja is None:
+            import jinja2
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+            env.globals.update(GLOBALS)
+            self._jinja = env
+        return self._jinja
 
     @staticmethod
     def is_template(value: object) -> bool:
@@ -98,6 +106,8 @@ class Templates:
         return value
 
     def render_string(self, text: str, context: Mapping[str, Any]) -> Any:
+        import jinja2
+
         try:
             single = _SINGLE_EXPRESSION.match(text)
             if single:
@@ -130,6 +140,9 @@ class Templates:
         Go template: its names are checked when it is parsed)."""
         if is_go_template(text):
             return set()
+        import jinja2
+        from jinja2 import meta
+
         try:
             parsed = self._env.parse(text)
         except jinja2.TemplateSyntaxError as exc:

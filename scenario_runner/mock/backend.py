@@ -96,12 +96,27 @@ class EmbeddedMock:
         store: SessionService | None = None,
         global_stubs: Sequence[Stub] = (),
         templates: Templates | None = None,
+        *,
+        keep_in_batches: bool = False,
     ) -> None:
+        """``keep_in_batches`` (a run that keeps every session in a SQLite ``store``): live
+        sessions stay in memory, and are written to the store in batches once closed."""
         self._store = store
-        self.hub = SessionHub(store)
+        self.hub = self._hub(store, keep_in_batches)
         self.server = MockServer(registry, StubStore(), self.hub, templates)
         self.server.store.add(None, global_stubs)
         self._host = "127.0.0.1"
+
+    @staticmethod
+    def _hub(store: SessionService | None, keep_in_batches: bool) -> SessionHub:
+        if keep_in_batches and store is not None:
+            from ..sessions.sqlite import SqliteSessionService
+
+            if isinstance(store, SqliteSessionService):
+                from ..sessions.keeper import SessionKeeper
+
+                return SessionHub(keeper=SessionKeeper(store))
+        return SessionHub(store)
 
     @property
     def templates(self) -> Templates:
@@ -161,5 +176,6 @@ class EmbeddedMock:
 
     async def aclose(self) -> None:
         await self.server.stop(grace=None)
+        await self.hub.aclose()
         if self._store is not None:
             self._store.close()

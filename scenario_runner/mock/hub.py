@@ -15,11 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..gotemplate import FakerRoot
 from ..ids import random_hex
 from ..sessions import Event, InMemorySessionService, Session, SessionService
+from ..sessions.model import LazyEvent, clone_json
+
+if TYPE_CHECKING:
+    from ..sessions.keeper import SessionKeeper
 
 APP_NAME = "scenario-run"
 USER_ID = "default"
@@ -44,8 +48,17 @@ class FinishedCall(Protocol):
 
 
 class SessionHub:
-    def __init__(self, service: SessionService | None = None) -> None:
-        self.service: SessionService = service or InMemorySessionService()
+    """Live sessions over ``service``; or, with a ``keeper``, live sessions in memory that
+    the keeper writes to its SQLite store when they close (in batches, off the run's path)."""
+
+    def __init__(
+        self, service: SessionService | None = None, *, keeper: SessionKeeper | None = None
+    ) -> None:
+        self.service: SessionService = (
+            InMemorySessionService() if keeper is not None else service or InMemorySessionService()
+        )
+        self._keeper = keeper
+        self._opened: dict[str, Any] = {}  # with a keeper: how each live session started
         self._live: dict[str, Session] = {}
         self._problems: dict[str, list[str]] = {}
         # Mock calls still being handled, per session: a client can have its answer before
@@ -74,8 +87,13 @@ class SessionHub:
         """Create the session (or take over the one a stray call created first)."""
         live = self._live.get(session_id)
         if live is None:
+            keeper = self._keeper
+            if keeper is not None:
+                await keeper.check_new(APP_NAME, USER_ID, session_id)
             live = await self.service.create(APP_NAME, USER_ID, session_id, state)
             self._live[session_id] = live
+            if keeper is not None:
+                self._opened[session_id] = (clone_json(state or {}), live.last_update_time)
         elif state:
             live.state.update(state)
         return live
@@ -111,19 +129,19 @@ class SessionHub:
             self._problems.setdefault(session_id, []).append(call.error)
 
     async def _flush(self, session_id: str) -> None:
-        queue = self._queued.pop(session_id, None)
+        queued = self._queued
+        queue = queued.pop(session_id, None)
         if not queue:
             return
+        if not queued:
+            self._queued = {}  # a dict keeps its size once grown: let an empty one go
         session = self._live.get(session_id) or await self.open(session_id)
+        # The calls stay as compact as the mock kept them; their data is made when read. In
+        # memory, appends happen in turn, so an event's id can be its place in the session.
+        numbered = isinstance(self.service, InMemorySessionService)
         for call in queue:
-            event = Event(
-                kind="mock_call",
-                data=call.data(),
-                author="mock",
-                id=random_hex(),
-                timestamp=call.finished_at,
-            )
-            await self.service.append_event(session, event)
+            number = len(session.events) + 1 if numbered else random_hex()
+            await self.service.append_event(session, LazyEvent("mock_call", call, "mock", number))
 
     def call_started(self, session_id: str) -> None:
         """The mock took a call it may not record at once; ``call_finished`` once it has.
@@ -171,8 +189,26 @@ class SessionHub:
         self._queued.pop(session_id, None)
         self._problems.pop(session_id, None)
         self._fakers.pop(session_id, None)
-        if self._live.pop(session_id, None) is not None and not keep:
+        live = self._live.pop(session_id, None)
+        if live is None:
+            return
+        keeper = self._keeper
+        if keeper is not None:
+            started = self._opened.pop(session_id)
+            if keep:
+                keeper.keep(live, started)
+            await self.service.delete(APP_NAME, USER_ID, session_id)  # from memory
+        elif not keep:
             await self.service.delete(APP_NAME, USER_ID, session_id)
+
+    async def aclose(self) -> None:
+        """With a keeper: keep the sessions still open (a stray call's), write everything."""
+        keeper = self._keeper
+        if keeper is None:
+            return
+        for session_id in list(self._live):
+            await self.close(session_id, keep=True)
+        await keeper.aclose()
 
     def session_ids(self) -> list[str]:
         return list(self._live)

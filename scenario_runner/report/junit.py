@@ -25,7 +25,6 @@ import re
 import socket
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,18 +55,31 @@ def render_junit(
     hostname: str | None = None,
     suite_name: str = "scenario-run",
 ) -> bytes:
-    """Render ``results`` as a UTF-8 JUnit XML document (with an XML declaration)."""
+    """Render ``results`` as a UTF-8 JUnit XML document (with an XML declaration).
+
+    Written as text directly, indented by two spaces a level: the document ElementTree
+    would write for the same elements (``ET.indent`` then ``ET.tostring``), at a fraction
+    of the cost for a report of thousands of cases."""
     host = socket.gethostname() if hostname is None else hostname
     suites = [_Suite.of(group) for group in _group_by_file(results)]
-    root = ET.Element("testsuites")
-    _set(root, "name", suite_name)
-    _set_counts(root, _Totals.of(results), with_skipped=False)
-    _set(root, "time", _seconds(sum(suite.time for suite in suites)))
+    totals = _Totals.of(results)
+    out = ["<?xml version='1.0' encoding='utf-8'?>\n<testsuites"]
+    _attributes(
+        out,
+        name=suite_name,
+        tests=str(totals.tests),
+        failures=str(totals.failures),
+        errors=str(totals.errors),
+        time=_seconds(sum(suite.time for suite in suites)),
+    )
+    if not suites:
+        out.append(" />\n")
+        return "".join(out).encode("utf-8", "xmlcharrefreplace")
+    out.append(">")
     for suite in suites:
-        root.append(_suite_element(suite, host))
-    ET.indent(root)
-    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return document + b"\n"
+        _suite_text(out, suite, host)
+    out.append("\n</testsuites>\n")
+    return "".join(out).encode("utf-8", "xmlcharrefreplace")
 
 
 def write_junit(
@@ -156,67 +168,95 @@ def _group_by_file(results: Sequence[ScenarioResult]) -> list[list[ScenarioResul
 # --------------------------------------------------------------------------- elements
 
 
-def _suite_element(suite: _Suite, hostname: str) -> ET.Element:
-    element = ET.Element("testsuite")
-    _set(element, "name", suite.name)
-    _set_counts(element, suite.totals, with_skipped=True)
-    _set(element, "time", _seconds(suite.time))
-    _set(element, "timestamp", _iso_timestamp(suite.timestamp))
-    _set(element, "hostname", hostname)
+def _suite_text(out: list[str], suite: _Suite, hostname: str) -> None:
+    out.append("\n  <testsuite")
+    _attributes(
+        out,
+        name=suite.name,
+        tests=str(suite.totals.tests),
+        failures=str(suite.totals.failures),
+        errors=str(suite.totals.errors),
+        skipped=str(suite.totals.skipped),
+        time=_seconds(suite.time),
+        timestamp=_iso_timestamp(suite.timestamp),
+        hostname=hostname,
+    )
+    out.append(">")
     for case in suite.cases:
-        element.append(_case_element(case))
-    return element
+        _case_text(out, case)
+    out.append("\n  </testsuite>")
 
 
-def _case_element(result: ScenarioResult) -> ET.Element:
-    element = ET.Element("testcase")
-    _set(element, "classname", result.classname)
-    _set(element, "name", result.name)
-    _set(element, "time", _seconds(result.time))
-    outcome_child = _outcome_element(result)
-    if outcome_child is not None:
-        element.append(outcome_child)
+def _case_text(out: list[str], result: ScenarioResult) -> None:
+    out.append("\n    <testcase")
+    _attributes(out, classname=result.classname, name=result.name, time=_seconds(result.time))
+    children: list[str] = []
+    _outcome_text(children, result)
     if result.log:
-        _text_child(element, "system-out", result.log)
-    return element
+        _element(children, "system-out", {}, result.log)
+    if not children:
+        out.append(" />")
+        return
+    out.append(">")
+    for child in children:
+        out.append("\n      ")
+        out.append(child)
+    out.append("\n    </testcase>")
 
 
-def _outcome_element(result: ScenarioResult) -> ET.Element | None:
+def _outcome_text(out: list[str], result: ScenarioResult) -> None:
     if result.outcome is Outcome.SKIPPED:
-        skipped = ET.Element("skipped")
-        if result.skip_reason:
-            skipped.text = sanitize_xml_text(result.skip_reason)
-        return skipped
-    if result.outcome in (Outcome.FAILED, Outcome.ERRORED):
-        return _problem_element(result)
-    return None
+        _element(out, "skipped", {}, result.skip_reason or "")
+    elif result.outcome in (Outcome.FAILED, Outcome.ERRORED):
+        tag = "failure" if result.outcome is Outcome.FAILED else "error"
+        problem = result.problem or Problem(message=_DEFAULT_MESSAGE[result.outcome], detail="")
+        message = _first_line(problem.message) or _first_line(problem.detail)
+        attributes = {
+            "message": message or _DEFAULT_MESSAGE[result.outcome],
+            "type": problem.kind or _DEFAULT_TYPE[result.outcome],
+        }
+        _element(out, tag, attributes, problem.detail or problem.message)
 
 
-def _problem_element(result: ScenarioResult) -> ET.Element:
-    tag = "failure" if result.outcome is Outcome.FAILED else "error"
-    problem = result.problem or Problem(message=_DEFAULT_MESSAGE[result.outcome], detail="")
-    element = ET.Element(tag)
-    message = _first_line(problem.message) or _first_line(problem.detail)
-    _set(element, "message", message or _DEFAULT_MESSAGE[result.outcome])
-    _set(element, "type", problem.kind or _DEFAULT_TYPE[result.outcome])
-    element.text = sanitize_xml_text(problem.detail or problem.message)
-    return element
+def _element(out: list[str], tag: str, attributes: dict[str, str], text: str) -> None:
+    """One element without children, as a string of its own in ``out``."""
+    parts = ["<", tag]
+    _attributes(parts, **attributes)
+    text = sanitize_xml_text(text)
+    parts.append(f">{_escape_text(text)}</{tag}>" if text else " />")
+    out.append("".join(parts))
 
 
-def _text_child(parent: ET.Element, tag: str, text: str) -> None:
-    ET.SubElement(parent, tag).text = sanitize_xml_text(text)
+def _attributes(out: list[str], **values: str) -> None:
+    for name, value in values.items():
+        out.append(f' {name}="{_escape_attribute(sanitize_xml_text(value))}"')
 
 
-def _set(element: ET.Element, name: str, value: str) -> None:
-    element.set(name, sanitize_xml_text(value))
+def _escape_text(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
 
 
-def _set_counts(element: ET.Element, totals: _Totals, *, with_skipped: bool) -> None:
-    _set(element, "tests", str(totals.tests))
-    _set(element, "failures", str(totals.failures))
-    _set(element, "errors", str(totals.errors))
-    if with_skipped:
-        _set(element, "skipped", str(totals.skipped))
+_ATTRIBUTE_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\r": "&#13;",
+        "\n": "&#10;",
+        "\t": "&#09;",
+    }
+)
+
+
+def _escape_attribute(text: str) -> str:
+    return text.translate(_ATTRIBUTE_ESCAPES)
 
 
 # --------------------------------------------------------------------------- formatting

@@ -59,18 +59,19 @@ async def run_all(
     def stopping() -> bool:
         return (ctx.options.fail_fast and failed) or should_stop()
 
-    gate = asyncio.Semaphore(max(1, ctx.options.workers))
+    parallel = iter([s for s in scenarios if s.parallel])
+    serial = [s for s in scenarios if not s.parallel]
 
-    async def one(scenario: Scenario) -> None:
-        async with gate:
+    async def worker() -> None:
+        # ``workers`` of these take the scenarios in turn, in order: one task each, not one
+        # task (and a wait on a semaphore) per scenario.
+        for scenario in parallel:
             if stopping():
                 done(_not_run(scenario, "not run: --fail-fast after a failure"))
-                return
+                continue
             done(await run_scenario(scenario, ctx))
 
-    parallel = [s for s in scenarios if s.parallel]
-    serial = [s for s in scenarios if not s.parallel]
-    await asyncio.gather(*(one(s) for s in parallel))
+    await asyncio.gather(*(worker() for _ in range(max(1, ctx.options.workers))))
     for scenario in serial:
         if stopping():
             done(_not_run(scenario, "not run: --fail-fast after a failure"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 import traceback
 from collections import ChainMap, Counter
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import grpc
@@ -429,7 +430,7 @@ async def run_scenario(scenario: Scenario, ctx: RunContext) -> ScenarioResult:
     timeout = ctx.options.default_timeout
     try:
         timeout = _scenario_timeout(run) or timeout
-        await asyncio.wait_for(_phases(run), timeout)
+        await _within(_phases(run), timeout)
     except asyncio.TimeoutError:
         result.outcome = Outcome.ERRORED
         message = f"timed out after {timeout:g}s in {run.current}"
@@ -466,6 +467,20 @@ def _scenario_timeout(run: ScenarioRun) -> float | None:
     except TemplateProblem as exc:
         raise run.file_error(str(exc), ("timeout",), TemplateError) from exc
     return run._duration(value, ("timeout",))
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(work: Coroutine[Any, Any, None], seconds: float) -> None:
+        """``work`` with a time limit, in this task (``wait_for`` runs it in a task of its
+        own: one more task per scenario). ``asyncio.TimeoutError`` when it runs out."""
+        async with asyncio.timeout(seconds):
+            await work
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _within(work: Coroutine[Any, Any, None], seconds: float) -> None:
+        await asyncio.wait_for(work, seconds)
 
 
 async def _phases(run: ScenarioRun) -> None:

@@ -1,10 +1,10 @@
-"""Spread a large suite over the machine's cores.
+"""Spread a suite over the machine's cores.
 
-Forked worker processes each load a slice of the scenario files, report what they hold
-(``Entry``), run the scenarios the parent selected from all of them, each with its own
-embedded mock, and stream the results back. Scenarios are independent sessions, so a slice
-needs nothing from another. The parent never touches gRPC before forking (a forked child may
-only use gRPC if its parent has not).
+Forked worker processes each load a share of the suite's bytes (whole files and pieces of
+large ones, ``split``), report what they hold (``Entry``), run the scenarios the parent
+selected from all of them, each with its own embedded mock, and stream the results back.
+Scenarios are independent sessions, so a share needs nothing from another. The parent never
+touches gRPC before forking (a forked child may only use gRPC if its parent has not).
 """
 
 from __future__ import annotations
@@ -16,20 +16,19 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import Any
 
 from ..errors import HarnessError
 from ..results import Outcome, Problem, ScenarioResult
 from ..scenario.loader import BrokenScenario
 from ..scenario.model import Scenario
+from .split import Part, process_share
 
 PROCESSES_ENV = "SCENARIO_RUN_PROCESSES"
-FILES_PER_PROCESS = 200  # below this, a second process costs more than it saves
 BATCH_SECONDS = 0.05  # results wait at most this long in a worker before going to the parent
 
 Order = tuple[int, int]
-LoadSlice = Callable[[Sequence[tuple[int, Path]]], list[Scenario | BrokenScenario]]
+LoadShare = Callable[[Sequence[Part]], tuple[list[Scenario | BrokenScenario], set[int]]]
 RunSlice = Callable[
     [Sequence[Scenario], Callable[[ScenarioResult], None], Callable[[], bool]], None
 ]
@@ -65,17 +64,33 @@ def entry_of(item: Scenario | BrokenScenario, broken: ScenarioResult | None = No
     return Entry(item.order, item.name, item.file, item.line, broken=broken)
 
 
-def process_count(files: int) -> int:
-    """One process per core for big suites, one for small ones.
+_program = False  # set by the ``scenario-run`` program itself (``as_program``)
+
+
+def as_program() -> None:
+    """This process is the ``scenario-run`` program: nothing in it has used gRPC before the
+    run, so the run may fork. A run made inside another program (a test, a caller of
+    ``cli.main``) stays in one process unless told otherwise: that program may have used
+    gRPC already, and a forked child of such a process cannot."""
+    global _program
+    _program = True
+
+
+def process_count(total_bytes: int) -> int:
+    """One process per core for big suites, one for small ones (by the bytes of scenario
+    files, ``split.BYTES_PER_PROCESS`` a process at least), in the ``scenario-run``
+    program; one elsewhere.
 
     ``SCENARIO_RUN_PROCESSES=N`` overrides (1 never forks)."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     forced = os.environ.get(PROCESSES_ENV, "").strip()
     if forced.isdigit() and int(forced) > 0:
-        return max(1, min(int(forced), files))
+        return int(forced)
+    if not _program:
+        return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, 1 + files // FILES_PER_PROCESS))
+    return process_share(total_bytes, cores or 1)
 
 
 class WorkerPool:
@@ -83,44 +98,49 @@ class WorkerPool:
 
     def __init__(
         self,
-        files: Sequence[tuple[int, Path]],
-        processes: int,
-        load: LoadSlice,
+        shares: Sequence[Sequence[Part]],
+        load: LoadShare,
         run: RunSlice,
         to_entry: Callable[[Scenario | BrokenScenario], Entry],
     ) -> None:
         self._context = multiprocessing.get_context("fork")
         self._stop = self._context.Event()
-        self._slices = [list(files[i::processes]) for i in range(processes)]
+        self._shares = [list(share) for share in shares]
         self._load, self._run, self._to_entry = load, run, to_entry
         self._workers: dict[Connection, tuple[Any, list[Entry]]] = {}
 
-    def start(self) -> list[Entry]:
-        """Fork the workers and collect what their files hold, in the stable order."""
-        for part in self._slices:
+    def start(self) -> tuple[list[Entry], set[int]]:
+        """Fork the workers and collect what their shares hold, in the stable order, and the
+        indexes of the files a piece of which could not be read alone."""
+        for share in self._shares:
             parent_end, child_end = self._context.Pipe(duplex=True)
-            process = self._context.Process(target=self._child, args=(part, child_end), daemon=True)
+            process = self._context.Process(
+                target=self._child, args=(share, child_end), daemon=True
+            )
             process.start()
             child_end.close()
             self._workers[parent_end] = (process, [])
         entries: list[Entry] = []
+        troubled: set[int] = set()
         for conn, (process, _) in list(self._workers.items()):
             try:
-                own: list[Entry] = conn.recv()
+                own, unread = conn.recv()
             except EOFError:
                 raise HarnessError(
                     f"a worker process ended while loading the scenarios (exit {process.exitcode})"
                 ) from None
             self._workers[conn] = (process, own)
             entries.extend(own)
-        return sorted(entries, key=lambda e: e.order)
+            troubled |= unread
+        return sorted(entries, key=lambda e: e.order), troubled
 
     def run(
         self, chosen: set[Order], on_result: Callable[[ScenarioResult], None], *, fail_fast: bool
     ) -> None:
-        """Each worker runs its chosen parallel scenarios; results stream to ``on_result``."""
+        """Each worker runs the scenarios of ``chosen`` it holds (the parent chose them: no
+        broken or ``parallel: false`` one); results stream to ``on_result``."""
         for conn, (_, own) in self._workers.items():
-            conn.send({e.order for e in own if e.order in chosen and e.parallel and not e.broken})
+            conn.send({e.order for e in own if e.order in chosen})
         pending = dict(self._workers)
         reported: set[Order] = set()
         while pending:
@@ -141,8 +161,7 @@ class WorkerPool:
                 process, own = pending.pop(conn)
                 process.join()
                 for entry in own:
-                    wanted = entry.order in chosen and entry.parallel and not entry.broken
-                    if wanted and entry.order not in reported:
+                    if entry.order in chosen and entry.order not in reported:
                         message_text = (
                             f"worker process ended (exit code {process.exitcode}) "
                             "before this scenario finished"
@@ -157,11 +176,11 @@ class WorkerPool:
             connection.close()
         self._workers.clear()
 
-    def _child(self, part: Sequence[tuple[int, Path]], conn: Connection) -> None:
+    def _child(self, share: Sequence[Part], conn: Connection) -> None:
         code = 0
         try:
-            items = self._load(part)
-            conn.send([self._to_entry(item) for item in items])
+            items, troubled = self._load(share)
+            conn.send(([self._to_entry(item) for item in items], troubled))
             chosen: set[Order] = conn.recv()
             scenarios = [i for i in items if isinstance(i, Scenario) and i.order in chosen]
             if scenarios:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..durations import parse_duration
 from ..errors import ConfigError, Location, ScenarioFileError
@@ -26,7 +26,7 @@ from ..templating import Templates
 from .fields import unknown_fields
 from .model import Retry, Scenario, Step, StubSource, Verification
 from .schema import validate_scenario, validate_stub_file, validate_stub_item
-from .yamlsource import PathKey, SourceDocument, load_documents
+from .yamlsource import DocumentCache, PathKey, SourceDocument, load_documents
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 STUB_SUFFIXES = (".yaml", ".yml", ".json")
@@ -42,6 +42,29 @@ class BrokenScenario:
     errors: list[ScenarioFileError]
     order: tuple[int, int]
     line: int = 1
+
+
+class Piece(Protocol):
+    """Some documents of a file: a run spreads the documents of a large file over processes."""
+
+    @property
+    def first(self) -> int:
+        """The index of its first document in the file."""
+        ...
+
+    @property
+    def count(self) -> int:
+        """How many documents it holds."""
+        ...
+
+    def text(self, whole: str) -> str:
+        """What to parse of the file's text (positions as in the whole file)."""
+        ...
+
+
+class PieceUnreadable(Exception):
+    """A piece of a file does not read as it should alone (a YAML error in it, a count of
+    documents other than expected): the file is to be loaded whole."""
 
 
 @dataclass
@@ -85,10 +108,16 @@ class Loader:
     """Loads scenario and stub files against one set of compiled protos."""
 
     def __init__(
-        self, registry: ProtoRegistry, root: Path | None = None, *, parse_outputs: bool = False
+        self,
+        registry: ProtoRegistry,
+        root: Path | None = None,
+        *,
+        parse_outputs: bool = False,
+        documents: DocumentCache | None = None,
     ) -> None:
         self.registry = registry
         self.parse_outputs = parse_outputs
+        self.documents = documents  # parsed scenario files, kept between runs
         self.root = (root or Path.cwd()).resolve()
         self._stub_files: dict[Path, list[StubSource]] = {}
 
@@ -102,18 +131,39 @@ class Loader:
             result.broken.extend(broken)
         return result
 
-    def load_file(self, path: Path, file_index: int) -> tuple[list[Scenario], list[BrokenScenario]]:
+    def load_file(
+        self, path: Path, file_index: int, piece: Piece | None = None
+    ) -> tuple[list[Scenario], list[BrokenScenario]]:
+        """The scenarios of a file, or of the documents ``piece`` picks from it (None when
+        the piece does not read as it should alone: the whole file must be loaded)."""
         shown = display_path(path, self.root)
         try:
             text = path.read_text(encoding="utf-8")
-            documents = load_documents(text, shown)
+            if piece is None:
+                documents = load_documents(text, shown, cache=self.documents)
+            else:
+                documents = load_documents(
+                    piece.text(text),
+                    shown,
+                    lines=text.splitlines(),
+                    first_index=piece.first,
+                    cache=self.documents,
+                )
+                if len(documents) != piece.count:
+                    raise PieceUnreadable(shown)
         except ScenarioFileError as exc:
+            if piece is not None:
+                raise PieceUnreadable(shown) from exc
             return [], [BrokenScenario(shown, path.name, [exc], (file_index, 0), _line(exc))]
         except (OSError, UnicodeDecodeError) as exc:
+            if piece is not None:
+                raise PieceUnreadable(shown) from exc
             error = ScenarioFileError(f"cannot read file: {exc}", location=Location(shown))
             return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
         # An empty document (a trailing `---`, a file of comments) holds nothing to run.
         documents = [document for document in documents if document.value is not None]
+        if not documents and piece is not None:
+            return [], []  # the whole file is checked for emptiness by whoever cut it
         if not documents:
             error = ScenarioFileError("the file holds no scenario", location=Location(shown, 1, 1))
             return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]

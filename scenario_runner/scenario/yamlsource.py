@@ -7,8 +7,13 @@ templates, failed expectations) can point at ``file:line:column`` and show the l
 
 from __future__ import annotations
 
+import hashlib
+import marshal
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import yaml
@@ -128,13 +133,84 @@ def render_snippet(lines: Sequence[str], line: int, column: int, context: int = 
     return "\n".join(out)
 
 
-def load_documents(text: str, file: str) -> list[SourceDocument]:
-    """Every document of a YAML stream; ``ScenarioFileError`` on a syntax error."""
-    lines = text.splitlines()
+class DocumentCache:
+    """Parsed documents by the hash of the text they come from, one small file each in a
+    folder: a run of files unchanged since the last one does not parse them again.
+
+    Only what parsing gives is kept (values and positions, in ``marshal`` form: plain
+    values only); checking them against the schema and the protos happens on every run.
+    An entry that cannot be read is parsed again (and rewritten)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, text: str, first_index: int) -> Path:
+        digest = hashlib.blake2b(digest_size=20)
+        digest.update(_CACHE_FORMAT.encode())
+        digest.update(first_index.to_bytes(8, "little"))
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        return self.folder / f"{digest.hexdigest()}.marshal"
+
+    def get(self, text: str, first_index: int) -> list[_Cached] | None:
+        try:
+            data = self._path(text, first_index).read_bytes()
+            found = marshal.loads(data)
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+        if not isinstance(found, list):
+            return None
+        return found
+
+    def put(self, text: str, first_index: int, documents: Sequence[SourceDocument]) -> None:
+        entries = [(d.index, d.value, d.marks, d.key_marks) for d in documents]
+        try:
+            data = marshal.dumps(entries)
+        except ValueError:  # a value marshal cannot hold: parse this file every time
+            return
+        path = self._path(text, first_index)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temporary.write_bytes(data)
+            os.replace(temporary, path)
+        except OSError:
+            return  # a read-only or full disk: the cache is only a shortcut
+
+
+# Part of every cache key: what changes the documents a text parses to.
+_CACHE_FORMAT = f"1 yaml={yaml.__version__} python={sys.version_info[:2]}"
+_Cached = tuple[int, Any, dict[PathKey, tuple[int, int]], dict[PathKey, tuple[int, int]]]
+
+
+def load_documents(
+    text: str,
+    file: str,
+    *,
+    lines: Sequence[str] | None = None,
+    first_index: int = 0,
+    cache: DocumentCache | None = None,
+) -> list[SourceDocument]:
+    """Every document of a YAML stream; ``ScenarioFileError`` on a syntax error.
+
+    ``lines`` (the whole file's, when ``text`` is a piece of it) and ``first_index`` (the
+    index of the piece's first document) make a piece's documents the file's own. With a
+    ``cache``, documents parsed before come from it."""
+    if lines is None:
+        lines = text.splitlines()
+    if cache is not None:
+        cached = cache.get(text, first_index)
+        if cached is not None:
+            return [
+                SourceDocument(file, index, value, marks, lines, key_marks)
+                for index, value, marks, key_marks in cached
+            ]
+        parsed = load_documents(text, file, lines=lines, first_index=first_index)
+        cache.put(text, first_index, parsed)
+        return parsed
     documents: list[SourceDocument] = []
     loader = _Loader(text)
     try:
-        index = 0
+        index = first_index
         while loader.check_node():
             node = loader.get_node()
             if node is None:

@@ -13,7 +13,21 @@ from scenario_runner.sessions.model import (
     Session,
     SessionNotFoundError,
 )
-from scenario_runner.sessions.sqlite import SqliteSessionService
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from scenario_runner.sessions.sqlite import SqliteSessionService
+
+
+def __getattr__(name: str) -> object:
+    """``SqliteSessionService`` is imported when first asked for (sqlite3 with it): a run
+    without ``--sessions-db`` and a mock never load them."""
+    if name == "SqliteSessionService":
+        from scenario_runner.sessions.sqlite import SqliteSessionService
+
+        return SqliteSessionService
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AlreadyExistsError",

@@ -26,6 +26,11 @@ from scenario_runner.sessions.model import (
 _Key = tuple[str, str, str]
 
 
+# Below this many events a session's event ids are checked by a scan of its events; a set
+# of them (about 700 bytes for a few ids) is only kept for longer sessions.
+_IDS_SCANNED = 32
+
+
 class _Record:
     """A stored session. ``events[i].sequence == i + 1`` always holds."""
 
@@ -34,8 +39,23 @@ class _Record:
     def __init__(self, state: dict[str, Any], last_update_time: float) -> None:
         self.state = state
         self.events: list[Event] = []
-        self.event_ids: set[str] = set()
+        self.event_ids: set[str] | None = None
         self.last_update_time = last_update_time
+
+    def has_event(self, event_id: str) -> bool:
+        ids = self.event_ids
+        if ids is not None:
+            return event_id in ids
+        return any(event.id == event_id for event in self.events)
+
+    def add(self, event: Event) -> None:
+        events = self.events
+        events.append(event)
+        ids = self.event_ids
+        if ids is not None:
+            ids.add(event.id)
+        elif len(events) > _IDS_SCANNED:
+            self.event_ids = {e.id for e in events}
 
 
 class InMemorySessionService:
@@ -43,11 +63,13 @@ class InMemorySessionService:
 
     ``append_event`` takes ownership of the event it is given: the same object is kept in the
     store and appended to the caller's session, so do not mutate it afterwards. Everything the
-    store hands out (``get``, ``list``, ``get_events``) is a deep copy.
+    store hands out (``get``, ``list``, ``get_events``) is a deep copy; the session ``create``
+    returns holds the store's own list of events (append to it through ``append_event``).
     """
 
     def __init__(self) -> None:
-        self._sessions: dict[_Key, _Record] = {}
+        # (app, user) -> id -> record: no key tuple kept per session.
+        self._sessions: dict[tuple[str, str], dict[str, _Record]] = {}
         self._lock = threading.Lock()
 
     async def create(
@@ -62,11 +84,14 @@ class InMemorySessionService:
         key = (app_name, user_id, sid)
         record = _Record(clone_json(state or {}), time.time())
         with self._lock:
-            if key in self._sessions:
+            owner = self._sessions.setdefault((app_name, user_id), {})
+            if sid in owner:
                 raise AlreadyExistsError(f"session {session_key_text(*key)} already exists")
-            self._sessions[key] = record
+            owner[sid] = record
+        # The created session and the record share one list of events (the same objects
+        # would be in both lists anyway): appends through it go in once.
         return Session(
-            sid, app_name, user_id, clone_json(record.state), [], record.last_update_time
+            sid, app_name, user_id, clone_json(record.state), record.events, record.last_update_time
         )
 
     async def get(
@@ -101,8 +126,9 @@ class InMemorySessionService:
         with self._lock:
             found = [
                 Session(sid, app, user, clone_json(record.state), [], record.last_update_time)
-                for (app, user, sid), record in self._sessions.items()
+                for (app, user), owned in self._sessions.items()
                 if app == app_name and (user_id is None or user == user_id)
+                for sid, record in owned.items()
             ]
         found.sort(key=lambda session: (session.last_update_time, session.id, session.user_id))
         return found
@@ -111,8 +137,11 @@ class InMemorySessionService:
         """Remove the session and its events."""
         key = (app_name, user_id, session_id)
         with self._lock:
-            if self._sessions.pop(key, None) is None:
+            owner = self._sessions.get((app_name, user_id))
+            if owner is None or owner.pop(session_id, None) is None:
                 raise SessionNotFoundError(f"session {session_key_text(*key)} not found")
+            if not owner:
+                del self._sessions[(app_name, user_id)]
 
     async def append_event(self, session: Session, event: Event) -> Event:
         """Store ``event`` (taking ownership) and mirror it on ``session``.
@@ -128,7 +157,7 @@ class InMemorySessionService:
             record = self._require(key)
             if not event.id:
                 event.id = uuid.uuid4().hex
-            elif event.id in record.event_ids:
+            elif record.has_event(event.id):
                 raise DuplicateEventError(
                     f"event {event.id!r} already in session {session_key_text(*key)}"
                 )
@@ -138,10 +167,14 @@ class InMemorySessionService:
             if not event.timestamp:
                 event.timestamp = time.time()
             event.sequence = len(record.events) + 1
-            record.events.append(event)
-            record.event_ids.add(event.id)
+            record.add(event)
             record.last_update_time = event.timestamp
-            apply_to_live(session, event, delta)
+            if session.events is record.events:  # the session create() returned
+                if delta:
+                    session.state.update(delta)
+                session.last_update_time = event.timestamp
+            else:
+                apply_to_live(session, event, delta)
         return event
 
     async def get_events(
@@ -165,7 +198,8 @@ class InMemorySessionService:
         """Nothing to release; present for symmetry with the SQLite store."""
 
     def _require(self, key: _Key) -> _Record:
-        record = self._sessions.get(key)
+        owner = self._sessions.get((key[0], key[1]))
+        record = None if owner is None else owner.get(key[2])
         if record is None:
             raise SessionNotFoundError(f"session {session_key_text(*key)} not found")
         return record

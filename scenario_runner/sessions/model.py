@@ -6,7 +6,7 @@ import copy
 import uuid
 from bisect import insort
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from scenario_runner.errors import ScenarioError
 
@@ -99,6 +99,91 @@ class Event:
             sequence=self.sequence,
             timestamp=self.timestamp,
         )
+
+
+class Recorded(Protocol):
+    """Something that happened, kept compact until its event's data is read."""
+
+    @property
+    def finished_at(self) -> float: ...  # epoch seconds
+
+    def data(self) -> dict[str, Any]: ...
+
+
+_SLOTS = Event.__dict__  # Event's slot descriptors, which LazyEvent's properties fall back on
+
+
+class LazyEvent(Event):
+    """An event kept as what it records until it is read (a ``mock_call`` event of a long
+    history: the record is a fraction of the size of what is made of it).
+
+    ``data`` is made from the record each time it is read, an empty ``state_delta`` is not
+    kept, and an ``id`` given as a number (the event's place in its session) is the text
+    ``"{kind}-{number}"``, made when read. Whatever sets one of them replaces it for good.
+    It is an ``Event`` in every other way."""
+
+    __slots__ = ("recorded",)
+
+    def __init__(self, kind: str, recorded: Recorded, author: str, id: str | int) -> None:
+        self.recorded = recorded
+        self.kind = kind
+        self.author = author
+        _SLOTS["id"].__set__(self, id)  # a number is made into text when read
+        self.sequence = 0
+        self.timestamp = recorded.finished_at
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return _fields(self) == _fields(other)
+
+    __hash__ = None  # type: ignore[assignment]  # as Event's: events are mutable
+
+    @property
+    def data(self) -> dict[str, Any]:
+        try:
+            value: dict[str, Any] = _SLOTS["data"].__get__(self)
+        except AttributeError:
+            return self.recorded.data()
+        return value
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        _SLOTS["data"].__set__(self, value)
+
+    @property
+    def state_delta(self) -> dict[str, Any]:
+        try:
+            value: dict[str, Any] = _SLOTS["state_delta"].__get__(self)
+        except AttributeError:
+            return {}
+        return value
+
+    @state_delta.setter
+    def state_delta(self, value: dict[str, Any]) -> None:
+        if value:  # an empty delta stays unset: no dict kept per event
+            _SLOTS["state_delta"].__set__(self, value)
+
+    @property
+    def id(self) -> str:
+        value: str | int = _SLOTS["id"].__get__(self)
+        return value if isinstance(value, str) else f"{self.kind}-{value}"
+
+    @id.setter
+    def id(self, value: str) -> None:
+        _SLOTS["id"].__set__(self, value)
+
+
+def _fields(event: Event) -> tuple[Any, ...]:
+    return (
+        event.kind,
+        event.data,
+        event.state_delta,
+        event.author,
+        event.id,
+        event.sequence,
+        event.timestamp,
+    )
 
 
 @dataclass(slots=True)

@@ -10,7 +10,8 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,6 +85,19 @@ def _event_from_row(row: tuple[Any, ...]) -> Event:
     )
 
 
+@dataclass
+class KeptSession:
+    """A whole session to write at once (``save_batch``): events final, numbered."""
+
+    app_name: str
+    user_id: str
+    id: str
+    state: dict[str, Any]
+    create_time: float
+    last_update_time: float
+    events: builtins.list[Event]
+
+
 class SqliteSessionService:
     """Sessions in one SQLite file (or ``":memory:"``).
 
@@ -107,11 +121,21 @@ class SqliteSessionService:
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=busy_timeout, isolation_level=None)
+        deadline = time.monotonic() + busy_timeout
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.executescript(_SCHEMA)
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.execute("PRAGMA foreign_keys=ON")
+                    conn.executescript(_SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Processes opening a new file at once: the switch to WAL and the schema
+                    # may find the file locked without SQLite's busy handler waiting.
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.005)
         except BaseException:
             conn.close()
             raise
@@ -122,6 +146,73 @@ class SqliteSessionService:
             raise RuntimeError("SqliteSessionService is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    async def keys(self) -> set[tuple[str, str, str]]:
+        """Every session's ``(app_name, user_id, id)``."""
+        return await self._run(self._keys_sync)
+
+    def _keys_sync(self) -> set[tuple[str, str, str]]:
+        rows = self._conn.execute("SELECT app_name, user_id, id FROM sessions").fetchall()
+        return {(str(a), str(u), str(i)) for a, u, i in rows}
+
+    def save_batch(self, sessions: builtins.list[KeptSession]) -> Future[builtins.list[str]]:
+        """Write whole sessions in one transaction, on the store's thread. The future's
+        result says which were not written and why: the key taken meanwhile (by another
+        process), or a value JSON cannot hold."""
+        if self._closed:
+            raise RuntimeError("SqliteSessionService is closed")
+        return self._executor.submit(self._save_batch_sync, sessions)
+
+    def _save_batch_sync(self, sessions: builtins.list[KeptSession]) -> builtins.list[str]:
+        conn = self._conn
+        refused: builtins.list[str] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for kept in sessions:
+                key = (kept.app_name, kept.user_id, kept.id)
+                try:
+                    state = _dumps(kept.state)
+                    rows = [
+                        (
+                            *key,
+                            e.id,
+                            e.sequence,
+                            e.kind,
+                            e.author,
+                            e.timestamp,
+                            _dumps(e.data),
+                            _dumps(e.state_delta) if e.state_delta else "{}",
+                        )
+                        for e in kept.events
+                    ]
+                except (TypeError, ValueError) as exc:
+                    refused.append(f"session {session_key_text(*key)}: {exc}")
+                    continue
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO sessions"
+                    " (app_name, user_id, id, state, create_time, last_update_time)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (*key, state, kept.create_time, kept.last_update_time),
+                )
+                if cursor.rowcount == 0:
+                    refused.append(
+                        f"session {session_key_text(*key)} was kept by another process meanwhile"
+                    )
+                    continue
+                conn.executemany(
+                    f"INSERT INTO events (app_name, user_id, session_id, {_EVENT_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return refused
 
     def close(self) -> None:
         """Finish pending work and close the connection (blocks briefly)."""

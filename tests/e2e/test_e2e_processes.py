@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from e2e_support import Project
+from e2e_support import Project, RunResult, outcome_of
 
 SCENARIO = """
 name: "{outcome}: scenario {i}"
@@ -87,3 +87,55 @@ def test_selection_and_broken_files_work_across_processes(project: Project) -> N
     assert len(names) == len(set(names)) == 14, "shards are disjoint and cover everything"
     single = project.run_subprocess("--shard", "2/3", env={"SCENARIO_RUN_PROCESSES": "1"})
     assert single.outcomes == shards[1], "the same shard whatever the number of processes"
+
+
+def _one_file(count: int, failing: set[int], extra: str = "") -> tuple[str, dict[str, str]]:
+    documents, expected = [], {}
+    for i in range(count):
+        outcome = "failure" if i in failing else "passed"
+        wanted = "nobody" if i in failing else i
+        documents.append(SCENARIO.format(i=i, outcome=outcome, expected=wanted))
+        expected[f"{outcome}: scenario {i}"] = outcome
+    documents.insert(count // 3, SERIAL)
+    expected["passed: runs alone after the others"] = "passed"
+    return "---".join(documents) + extra, expected
+
+
+def _report(result: RunResult) -> list[tuple[str | None, ...]]:
+    """What the report says of each case, less its times."""
+    rows = []
+    for case in result.cases:
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        message = None if problem is None else problem.get("message")
+        rows.append((case.get("classname"), case.get("name"), case.get("file"), message))
+    return rows
+
+
+def test_one_file_of_many_documents_is_shared_by_two_processes(project: Project) -> None:
+    text, expected = _one_file(40, failing={3, 33})
+    project.write("scenarios/all.yaml", text)
+    two = project.run_subprocess("-v", env={"SCENARIO_RUN_PROCESSES": "2", "PYTHONUNBUFFERED": "1"})
+    one = project.run_subprocess(env={"SCENARIO_RUN_PROCESSES": "1"})
+    assert two.code == one.code == 1, two.output
+    assert two.outcomes == expected
+    assert [c.get("name") for c in two.cases] == [c.get("name") for c in one.cases]
+    assert _report(two) == _report(one), "the same report, in the same order"
+    assert "39 passed, 2 failed, 0 errored, 0 skipped" in two.stdout
+
+
+def test_a_problem_only_the_whole_file_shows_is_reported_as_in_one_process(
+    project: Project,
+) -> None:
+    text, _ = _one_file(30, failing=set())
+    # Two documents of one name far apart (in different pieces), and a YAML error at the end.
+    project.write("scenarios/dupes.yaml", text.replace("scenario 28", "scenario 1"))
+    project.write("scenarios/unclosed.yaml", _one_file(30, set(), "---\nname: [unclosed\n")[0])
+    env = {"SCENARIO_RUN_PROCESSES": "2"}
+    two = project.run_subprocess(env=env)
+    one = project.run_subprocess(env={"SCENARIO_RUN_PROCESSES": "1"})
+    assert _report(two) == _report(one)
+    assert two.outcomes["unclosed.yaml"] == "error", "a YAML error breaks the whole file"
+    dupes = [c for c in two.cases if c.get("name") == "passed: scenario 1"]
+    assert len(dupes) == 2 and all(outcome_of(c) == "error" for c in dupes), two.outcomes

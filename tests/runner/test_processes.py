@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+
+import pytest
 
 from scenario_runner.results import Outcome, Problem, ScenarioResult
 from scenario_runner.runner import processes
 from scenario_runner.runner.processes import _Batches
+from scenario_runner.runner.split import BYTES_PER_PROCESS
 
 
 def result(number: int, outcome: Outcome = Outcome.PASSED) -> ScenarioResult:
@@ -54,3 +58,19 @@ def test_what_is_left_is_sent_at_the_end() -> None:
     assert [r.name for r in parent.recv()] == ["scenario 7"]
     batches.send()
     assert not parent.poll(), "an empty batch is not sent"
+
+
+def test_only_the_program_spreads_a_run_over_processes_by_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    big = 100 * BYTES_PER_PROCESS
+    monkeypatch.delenv(processes.PROCESSES_ENV, raising=False)
+    monkeypatch.setattr(processes, "_program", False)
+    assert processes.process_count(big) == 1, "inside another program: one process"
+    monkeypatch.setenv(processes.PROCESSES_ENV, "2")
+    assert processes.process_count(big) == 2, "unless told otherwise"
+    monkeypatch.delenv(processes.PROCESSES_ENV)
+    processes.as_program()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert processes.process_count(big) == (cores or 1), "the program: one per core"
+    assert processes.process_count(BYTES_PER_PROCESS - 1) == 1, "a small suite stays in one"

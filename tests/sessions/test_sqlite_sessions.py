@@ -36,6 +36,16 @@ def _append_from_process(path: str, worker: int, start: threading.Barrier) -> No
     asyncio.run(run())
 
 
+def _open_new_file(folder: str, start: threading.Barrier) -> None:
+    """Child process: open each of several new files at the same moment as the others."""
+    for n in range(FRESH_FILES):
+        start.wait()
+        SqliteSessionService(Path(folder) / f"new-{n}.db").close()
+
+
+FRESH_FILES = 15
+
+
 def _raw(path: Path, query: str) -> list[tuple[object, ...]]:
     conn = sqlite3.connect(path)
     try:
@@ -72,6 +82,20 @@ async def test_two_processes_keep_sequences_dense(tmp_path: Path) -> None:
         assert stamps == sorted(stamps)
     finally:
         store.close()
+
+
+def test_processes_opening_a_new_file_at_once_all_get_it(tmp_path: Path) -> None:
+    """As the worker processes of a run open the --sessions-db file together."""
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(4, timeout=60)
+    workers = [ctx.Process(target=_open_new_file, args=(str(tmp_path), start)) for _ in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(120)
+    assert [process.exitcode for process in workers] == [0, 0, 0, 0]
+    for n in range(FRESH_FILES):
+        assert _raw(tmp_path / f"new-{n}.db", "PRAGMA journal_mode") == [("wal",)]
 
 
 async def test_two_instances_in_one_process_share_a_file(tmp_path: Path) -> None:
