@@ -180,7 +180,7 @@ def _run(options: Options) -> int:
     if report.report_problem is not None:
         _error(report.report_problem)
     if report.startup_problem is None:
-        reporter.finish(report.results, report.elapsed)
+        reporter.finish(report.results, report.elapsed, interrupted=report.interrupted)
     return report.exit_code
 
 

@@ -34,7 +34,7 @@ from .protos import ProtoRegistry, compile_protos
 from .report.junit import write_junit
 from .results import Outcome, Problem, ScenarioResult
 from .runner.context import RunContext, RunOptions
-from .runner.engine import OnResult, broken_result, run_all
+from .runner.engine import NOT_RUN_INTERRUPTED, OnResult, broken_result, run_all
 from .runner.processes import Entry, WorkerPool, entry_of, process_count
 from .runner.select import Shard, select
 from .runner.services import RunningService, Services, ServiceSpec
@@ -416,6 +416,7 @@ class Run:
             sizes = [file_size(path) for path in files]
             shares = split(indexed, process_count(sum(sizes)), sizes)
         pool: WorkerPool | None = None
+        chosen: list[Entry] = []
         try:
             here: set[int] = set()  # files whose scenarios run in this process
             if len(shares) > 1:
@@ -466,6 +467,11 @@ class Run:
                     )
                 )
         except KeyboardInterrupt:
+            # What was running says "interrupted"; what had not started yet says so too.
+            reported = {r.order for r in self.results}
+            for item in chosen:
+                if item.order not in reported:
+                    self._finished(item.skipped(NOT_RUN_INTERRUPTED))
             return True
         except StartupError:
             raise

@@ -43,13 +43,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _PROBLEMS = (Outcome.FAILED, Outcome.ERRORED)
 
 
-def summary_line(results: Sequence[ScenarioResult], elapsed: float) -> str:
-    """``N passed, N failed, N errored, N skipped in T s`` (T with two decimals)."""
+def summary_line(
+    results: Sequence[ScenarioResult], elapsed: float, *, interrupted: bool = False
+) -> str:
+    """``N passed, N failed, N errored, N skipped in T s`` (T with two decimals), and
+    ``(interrupted)`` after a Ctrl-C."""
     counts = Counter(result.outcome for result in results)
     return (
         f"{counts[Outcome.PASSED]} passed, {counts[Outcome.FAILED]} failed, "
         f"{counts[Outcome.ERRORED]} errored, {counts[Outcome.SKIPPED]} skipped "
-        f"in {elapsed:.2f} s"
+        f"in {elapsed:.2f} s" + (" (interrupted)" if interrupted else "")
     )
 
 
@@ -153,7 +156,9 @@ class ConsoleReporter:
             if self._live and self._total:
                 self._draw_progress(last=self._last)
 
-    def finish(self, results: Sequence[ScenarioResult], elapsed: float) -> None:
+    def finish(
+        self, results: Sequence[ScenarioResult], elapsed: float, *, interrupted: bool = False
+    ) -> None:
         self._stopped.set()
         with self._lock:
             self._clear_progress()
@@ -162,7 +167,8 @@ class ConsoleReporter:
             )
             for result in problems:
                 self._write(failure_block(result, color=self._color, with_log=self._verbosity >= 1))
-            self._write(self._paint_summary(results, summary_line(results, elapsed)) + "\n")
+            line = summary_line(results, elapsed, interrupted=interrupted)
+            self._write(self._paint_summary(results, line) + "\n")
 
     # ------------------------------------------------------------------ live line
 

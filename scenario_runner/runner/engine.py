@@ -10,7 +10,7 @@ from ..results import Outcome, Problem, ScenarioResult
 from ..scenario.loader import BrokenScenario
 from ..scenario.model import Scenario
 from .context import RunContext
-from .execute import run_scenario
+from .execute import run_scenario, was_interrupted
 
 OnResult = Callable[[ScenarioResult], None]
 
@@ -26,6 +26,9 @@ def broken_result(broken: BrokenScenario) -> ScenarioResult:
         line=broken.line,
         order=broken.order,
     )
+
+
+NOT_RUN_INTERRUPTED = "not run: the run was interrupted"
 
 
 def _not_run(scenario: Scenario, reason: str) -> ScenarioResult:
@@ -69,11 +72,17 @@ async def run_all(
             if stopping():
                 done(_not_run(scenario, "not run: --fail-fast after a failure"))
                 continue
-            done(await run_scenario(scenario, ctx))
+            await run_one(scenario)
+
+    async def run_one(scenario: Scenario) -> None:
+        result = await run_scenario(scenario, ctx)
+        done(result)
+        if was_interrupted(result):  # reported; now the interruption goes on its way
+            raise asyncio.CancelledError
 
     await asyncio.gather(*(worker() for _ in range(max(1, ctx.options.workers))))
     for scenario in serial:
         if stopping():
             done(_not_run(scenario, "not run: --fail-fast after a failure"))
         else:
-            done(await run_scenario(scenario, ctx))
+            await run_one(scenario)

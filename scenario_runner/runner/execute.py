@@ -435,6 +435,9 @@ async def run_scenario(scenario: Scenario, ctx: RunContext) -> ScenarioResult:
         result.outcome = Outcome.ERRORED
         message = f"timed out after {timeout:g}s in {run.current}"
         result.problem = Problem(message, message, "Timeout")
+    except asyncio.CancelledError:  # Ctrl-C (or SIGTERM): said, cleaned up, then passed on
+        result.outcome = Outcome.ERRORED
+        result.problem = Problem("interrupted", f"interrupted in {run.current}", INTERRUPTED)
     except StepFailed as exc:
         result.outcome = Outcome.FAILED
         result.problem = Problem(exc.message, exc.detail, exc.kind)
@@ -453,6 +456,13 @@ async def run_scenario(scenario: Scenario, ctx: RunContext) -> ScenarioResult:
             result.log = f"(session clean-up failed: {exc})\n"
         result.time = time.perf_counter() - started
     return result
+
+
+INTERRUPTED = "Interrupted"  # the problem kind of a scenario the run was interrupted in
+
+
+def was_interrupted(result: ScenarioResult) -> bool:
+    return result.problem is not None and result.problem.kind == INTERRUPTED
 
 
 def _scenario_timeout(run: ScenarioRun) -> float | None:

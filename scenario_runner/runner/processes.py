@@ -10,9 +10,12 @@ touches gRPC before forking (a forked child may only use gRPC if its parent has 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -26,6 +29,10 @@ from .split import Part, process_share
 
 PROCESSES_ENV = "SCENARIO_RUN_PROCESSES"
 BATCH_SECONDS = 0.05  # results wait at most this long in a worker before going to the parent
+# After a Ctrl-C: how long until the workers still running are interrupted by the parent,
+# and how long their last results are waited for (seconds).
+_INTERRUPT_NUDGE = 0.5
+_INTERRUPT_DRAIN = 3.0
 
 Order = tuple[int, int]
 LoadShare = Callable[[Sequence[Part]], tuple[list[Scenario | BrokenScenario], set[int]]]
@@ -45,6 +52,17 @@ class Entry:
     tags: tuple[str, ...] = ()
     parallel: bool = True
     broken: ScenarioResult | None = None  # set for a file or document that cannot run
+
+    def skipped(self, reason: str) -> ScenarioResult:
+        return ScenarioResult(
+            file=self.file,
+            name=self.name,
+            outcome=Outcome.SKIPPED,
+            line=self.line,
+            order=self.order,
+            tags=self.tags,
+            skip_reason=reason,
+        )
 
     def not_run(self, message: str, kind: str) -> ScenarioResult:
         return ScenarioResult(
@@ -105,6 +123,7 @@ class WorkerPool:
     ) -> None:
         self._context = multiprocessing.get_context("fork")
         self._stop = self._context.Event()
+        self._nudged = False
         self._shares = [list(share) for share in shares]
         self._load, self._run, self._to_entry = load, run, to_entry
         self._workers: dict[Connection, tuple[Any, list[Entry]]] = {}
@@ -143,8 +162,22 @@ class WorkerPool:
             conn.send({e.order for e in own if e.order in chosen})
         pending = dict(self._workers)
         reported: set[Order] = set()
+        interrupted_at: float | None = None
         while pending:
-            for ready in wait(list(pending)):
+            try:
+                readable = wait(list(pending), timeout=None if interrupted_at is None else 0.1)
+            except KeyboardInterrupt:
+                # The workers were interrupted too (Ctrl-C reaches the process group) or are
+                # told now; what they report in the next moments still makes the report.
+                interrupted_at = time.monotonic()
+                continue
+            if interrupted_at is not None:
+                waited = time.monotonic() - interrupted_at
+                if waited > _INTERRUPT_NUDGE and not self._nudged:
+                    self._nudge()
+                if waited > _INTERRUPT_DRAIN:
+                    break
+            for ready in readable:
                 assert isinstance(ready, Connection)
                 conn = ready
                 try:
@@ -160,6 +193,8 @@ class WorkerPool:
                     continue
                 process, own = pending.pop(conn)
                 process.join()
+                if interrupted_at is not None:
+                    continue  # its unfinished scenarios were not run: the engine says so
                 for entry in own:
                     if entry.order in chosen and entry.order not in reported:
                         message_text = (
@@ -167,7 +202,17 @@ class WorkerPool:
                             "before this scenario finished"
                         )
                         on_result(entry.not_run(message_text, "WorkerDied"))
+        if interrupted_at is not None:
+            raise KeyboardInterrupt
         self._workers.clear()
+
+    def _nudge(self) -> None:
+        """Interrupt the workers that did not hear the Ctrl-C themselves."""
+        self._nudged = True
+        for process, _ in self._workers.values():
+            if process.is_alive() and process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGINT)
 
     def close(self) -> None:
         """End every worker still there (after an interrupt or a failed start)."""

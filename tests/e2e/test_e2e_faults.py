@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import REPO, Project, assert_outcomes_as_named, check_report
+from e2e_support import REPO, Project, assert_outcomes_as_named, check_report, outcome_of
 
 
 def closed_port() -> int:
@@ -163,5 +163,53 @@ def test_ctrl_c_ends_the_run_with_130_and_a_report_of_what_finished(project: Pro
             process.wait(10)
     assert process.returncode == 130, out + err
     assert "Traceback" not in out + err
+    assert "1 passed, 0 failed, 1 errored, 0 skipped" in out and out.rstrip().endswith(
+        "(interrupted)"
+    ), out
+    assert "interrupted in steps[0]" in out
     cases = check_report((project.root / "reports" / "junit.xml").read_bytes(), project.validate)
-    assert "quick" in [case.get("name") for case in cases]
+    outcomes = {case.get("name"): outcome_of(case) for case in cases}
+    assert outcomes == {"quick": "passed", "slow": "error"}
+    slow = next(case for case in cases if case.get("name") == "slow")
+    error = slow.find("error")
+    assert error is not None and error.get("message") == "interrupted"
+
+
+def test_ctrl_c_across_worker_processes_reports_every_scenario(project: Project) -> None:
+    slow = "\n---\n".join(
+        f"""
+name: slow {n}
+stubs:
+  - service: helloworld.Greeter
+    method: SayHello
+    output: {{data: {{message: late}}, delay: 30s}}
+steps:
+  - call: helloworld.Greeter/SayHello
+"""
+        for n in range(40)
+    )
+    project.write("scenarios/slow.yaml", slow)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scenario_runner.cli", "scenarios", "--workers", "4"],
+        cwd=project.root,
+        env={**os.environ, "PYTHONPATH": str(REPO), "CI": "true", "SCENARIO_RUN_PROCESSES": "2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(3.0)  # both workers are waiting on their first scenarios
+        os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole group
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    assert process.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    cases = check_report((project.root / "reports" / "junit.xml").read_bytes(), project.validate)
+    assert len(cases) == 40, "every selected scenario is in the report"
+    outcomes = [outcome_of(case) for case in cases]
+    assert outcomes.count("error") == 4  # the ones running (--workers 4 in all): interrupted
+    assert outcomes.count("skipped") == 40 - 4  # the others: not run
