@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Outcome(enum.Enum):
@@ -47,6 +48,40 @@ class ScenarioResult:
     def classname(self) -> str:
         """``scenarios/greeter/say_hello.yaml`` → ``scenarios.greeter.say_hello``."""
         return classname_for(self.file)
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain JSON form (what worker processes send their parent)."""
+        problem = self.problem
+        return {
+            "file": self.file,
+            "name": self.name,
+            "outcome": self.outcome.value,
+            "time": self.time,
+            "problem": [problem.message, problem.detail, problem.kind] if problem else None,
+            "skip_reason": self.skip_reason,
+            "log": self.log,
+            "line": self.line,
+            "order": list(self.order),
+            "timestamp": self.timestamp,
+            "tags": list(self.tags),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ScenarioResult:
+        problem = raw["problem"]
+        return cls(
+            file=raw["file"],
+            name=raw["name"],
+            outcome=Outcome(raw["outcome"]),
+            time=raw["time"],
+            problem=Problem(*problem) if problem else None,
+            skip_reason=raw["skip_reason"],
+            log=raw["log"],
+            line=raw["line"],
+            order=(raw["order"][0], raw["order"][1]),
+            timestamp=raw["timestamp"],
+            tags=tuple(raw["tags"]),
+        )
 
 
 def classname_for(file: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import multiprocessing
 import os
 import signal
@@ -52,6 +53,30 @@ class Entry:
     tags: tuple[str, ...] = ()
     parallel: bool = True
     broken: ScenarioResult | None = None  # set for a file or document that cannot run
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "order": list(self.order),
+            "name": self.name,
+            "file": self.file,
+            "line": self.line,
+            "tags": list(self.tags),
+            "parallel": self.parallel,
+            "broken": self.broken.to_json() if self.broken is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Entry:
+        broken = raw["broken"]
+        return cls(
+            (raw["order"][0], raw["order"][1]),
+            raw["name"],
+            raw["file"],
+            raw["line"],
+            tuple(raw["tags"]),
+            raw["parallel"],
+            ScenarioResult.from_json(broken) if broken is not None else None,
+        )
 
     def skipped(self, reason: str) -> ScenarioResult:
         return ScenarioResult(
@@ -143,7 +168,9 @@ class WorkerPool:
         troubled: set[int] = set()
         for conn, (process, _) in list(self._workers.items()):
             try:
-                own, unread = conn.recv()
+                loaded = _receive(conn)
+                own = [Entry.from_json(raw) for raw in loaded["entries"]]
+                unread = set(loaded["troubled"])
             except EOFError:
                 raise HarnessError(
                     f"a worker process ended while loading the scenarios (exit {process.exitcode})"
@@ -159,7 +186,7 @@ class WorkerPool:
         """Each worker runs the scenarios of ``chosen`` it holds (the parent chose them: no
         broken or ``parallel: false`` one); results stream to ``on_result``."""
         for conn, (_, own) in self._workers.items():
-            conn.send({e.order for e in own if e.order in chosen})
+            _send(conn, [list(e.order) for e in own if e.order in chosen])
         pending = dict(self._workers)
         reported: set[Order] = set()
         interrupted_at: float | None = None
@@ -181,11 +208,12 @@ class WorkerPool:
                 assert isinstance(ready, Connection)
                 conn = ready
                 try:
-                    message = conn.recv()
+                    message = _receive(conn)
                 except EOFError:
                     message = None
                 if isinstance(message, list):
-                    for result in message:
+                    for raw in message:
+                        result = ScenarioResult.from_json(raw)
                         reported.add(result.order)
                         on_result(result)
                         if fail_fast and result.outcome in (Outcome.FAILED, Outcome.ERRORED):
@@ -225,8 +253,9 @@ class WorkerPool:
         code = 0
         try:
             items, troubled = self._load(share)
-            conn.send(([self._to_entry(item) for item in items], troubled))
-            chosen: set[Order] = conn.recv()
+            entries = [self._to_entry(item).to_json() for item in items]
+            _send(conn, {"entries": entries, "troubled": sorted(troubled)})
+            chosen = {(order[0], order[1]) for order in _receive(conn)}
             scenarios = [i for i in items if isinstance(i, Scenario) and i.order in chosen]
             if scenarios:
                 batches = _Batches(conn)
@@ -272,4 +301,13 @@ class _Batches:
             self._timer = None
         if self._batch:
             batch, self._batch = self._batch, []
-            self._conn.send(batch)
+            _send(self._conn, [result.to_json() for result in batch])
+
+
+# The pipes carry JSON, not pickles: plain data both ways.
+def _send(conn: Connection, message: Any) -> None:
+    conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
+
+
+def _receive(conn: Connection) -> Any:
+    return json.loads(conn.recv_bytes())

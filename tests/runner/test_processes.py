@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import os
+from multiprocessing.connection import Connection
 
 import pytest
 
@@ -19,6 +21,11 @@ def result(number: int, outcome: Outcome = Outcome.PASSED) -> ScenarioResult:
     return ScenarioResult(f"s{number}.yaml", f"scenario {number}", outcome, problem=problem)
 
 
+def received(conn: Connection) -> list[ScenarioResult]:
+    """A batch as the parent reads it: JSON on the pipe, never a pickle."""
+    return [ScenarioResult.from_json(raw) for raw in json.loads(conn.recv_bytes())]
+
+
 async def test_passing_results_leave_together_once_the_batch_is_old_enough() -> None:
     parent, child = multiprocessing.Pipe(duplex=False)
     batches = _Batches(child)
@@ -27,7 +34,7 @@ async def test_passing_results_leave_together_once_the_batch_is_old_enough() -> 
     assert not parent.poll(), "nothing is sent before the batch is due"
     await asyncio.sleep(processes.BATCH_SECONDS * 3)
     assert parent.poll(1)
-    assert [r.name for r in parent.recv()] == ["scenario 0", "scenario 1", "scenario 2"]
+    assert [r.name for r in received(parent)] == ["scenario 0", "scenario 1", "scenario 2"]
     assert not parent.poll()
 
 
@@ -37,7 +44,7 @@ async def test_a_failure_leaves_at_once_with_what_waited_before_it() -> None:
     batches.add(result(1))
     batches.add(result(2, Outcome.FAILED))
     assert parent.poll(1)
-    assert [(r.name, r.outcome) for r in parent.recv()] == [
+    assert [(r.name, r.outcome) for r in received(parent)] == [
         ("scenario 1", Outcome.PASSED),
         ("scenario 2", Outcome.FAILED),
     ]
@@ -55,7 +62,7 @@ def test_what_is_left_is_sent_at_the_end() -> None:
     asyncio.run(run())  # the loop is gone before the batch was due
     batches.send()
     assert parent.poll(1)
-    assert [r.name for r in parent.recv()] == ["scenario 7"]
+    assert [r.name for r in received(parent)] == ["scenario 7"]
     batches.send()
     assert not parent.poll(), "an empty batch is not sent"
 
@@ -74,3 +81,22 @@ def test_only_the_program_spreads_a_run_over_processes_by_itself(
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert processes.process_count(big) == (cores or 1), "the program: one per core"
     assert processes.process_count(BYTES_PER_PROCESS - 1) == 1, "a small suite stays in one"
+
+
+def test_results_and_entries_cross_the_pipe_as_json_unchanged() -> None:
+    broken = ScenarioResult(
+        "a.yaml",
+        "a",
+        Outcome.ERRORED,
+        0.5,
+        Problem("m", "d", "K"),
+        None,
+        "log",
+        3,
+        (1, 2),
+        99.5,
+        ("x",),
+    )
+    assert ScenarioResult.from_json(json.loads(json.dumps(broken.to_json()))) == broken
+    entry = processes.Entry((1, 2), "a", "a.yaml", 3, ("x",), False, broken)
+    assert processes.Entry.from_json(json.loads(json.dumps(entry.to_json()))) == entry
