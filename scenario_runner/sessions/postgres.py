@@ -118,6 +118,15 @@ class PostgresSessionService:
             raise
 
     async def _open(self, pool_size: int) -> AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]:
+        # One connection first: it fails fast, saying why (the pool would only retry).
+        try:
+            first = await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)
+            )
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {_shown(self.url)}: {exc}") from exc
+        async with first:
+            await _ensure_schema(first)
         pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
             self.url,
             min_size=1,
@@ -130,12 +139,6 @@ class PostgresSessionService:
         except Exception as exc:
             await pool.close()
             raise StoreError(f"cannot connect to {_shown(self.url)}: {exc}") from exc
-        try:
-            async with pool.connection() as conn:
-                await _ensure_schema(conn)
-        except BaseException:
-            await pool.close()
-            raise
         return pool
 
     async def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:

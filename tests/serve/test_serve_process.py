@@ -201,8 +201,11 @@ def test_a_port_in_use_is_exit_2_with_one_line(serve_dir: Path, option: str) -> 
     ("args", "expected"),
     [
         (["--session-ttl", "soon"], "--session-ttl"),
-        (["--store", "postgresql://u@h:5432/db"], "not built yet"),
-        (["--store", "redis://x"], "--store expects memory or sqlite:///FILE"),
+        (["--store", "postgresql://u@no-such-host.invalid:5432/db"], "cannot connect"),
+        (["--store", "postgresql://"], "expected postgresql://USER@HOST:PORT/DB"),
+        (["--store", "redis://x"], "--store expects memory, sqlite:///FILE or postgresql://"),
+        (["--workers", "2"], "--workers N needs a store the processes share"),
+        (["--workers", "none"], "--workers expects a number"),
         (["--http", "0.0.0.0:4771"], "loopback"),
         (["--grpc", "4770"], "--grpc expects HOST:PORT"),
         (["--protos", "no-such-folder"], "proto path not found"),
