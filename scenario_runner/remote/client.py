@@ -11,6 +11,7 @@ to the local file before the session is deleted on the server.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..sessions import Event, SessionService
 from ..templating import Templates, template_strings
 
 SESSION_HEADER = "X-Mock-Session"
+TOKEN_ENV = "SCENARIO_RUN_ADMIN_TOKEN"  # the serve admin API's token, when none is given
 TTL_HEADER = "X-Mock-Session-TTL"
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
@@ -46,6 +48,7 @@ class RemoteMock:
         self.hub = SessionHub(store)  # the runner's own events
         self.templates = templates or Templates()
         self._global_stubs = list(global_stubs)  # a run's --stubs, copied into each session
+        token = token or os.environ.get(TOKEN_ENV) or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(base_url=self.admin_url, timeout=_TIMEOUT, headers=headers)
         self._ttl: dict[str, float | None] = {}

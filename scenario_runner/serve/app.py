@@ -129,7 +129,7 @@ async def _serve(
         raise StartError(f"--grpc {options.grpc.show()}: cannot listen ({exc})") from exc
     await set_serving(health, registry, True)
     config = uvicorn.Config(
-        create_app(mock),
+        create_app(mock, options.admin_token),
         log_config=None,
         log_level="warning",
         access_log=False,

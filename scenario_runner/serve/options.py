@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from ..errors import ConfigError
 DEFAULT_GRPC = "127.0.0.1:4770"
 DEFAULT_HTTP = "127.0.0.1:4771"
 DEFAULT_SESSION_TTL = 60.0
+TOKEN_ENV = "SCENARIO_RUN_ADMIN_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class ServeOptions:
     store: str  # "memory", "sqlite:///FILE" or "postgresql://USER@HOST:PORT/DB"
     cache_dir: Path | None = Path(".scenario-run/cache")
     workers: int = 1  # processes sharing the ports and the store
+    admin_token: str | None = None  # the bearer token the admin API asks for (None: none)
     reuse_port: bool = False  # bind with SO_REUSEPORT (the ports are shared)
 
 
@@ -87,6 +90,12 @@ def parse_options(args: Sequence[str]) -> ServeOptions:
         "--workers", default="1", metavar="N", help="processes sharing the ports and the store"
     )
     parser.add_argument(
+        "--admin-token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        metavar="TOKEN",
+        help=f"the admin API asks for 'Authorization: Bearer TOKEN' (default: ${TOKEN_ENV})",
+    )
+    parser.add_argument(
         "--reuse-port",
         action="store_true",
         help="bind both ports with SO_REUSEPORT, so several serve processes share them",
@@ -102,10 +111,11 @@ def build(values: dict[str, Any]) -> ServeOptions:
     except ValueError as exc:
         raise ConfigError(f"--session-ttl: {exc}") from exc
     http = Address.parse(values["http"], "--http")
-    if not http.is_loopback:
+    token = values.get("admin_token") or None
+    if not http.is_loopback and not token:
         raise ConfigError(
-            f"--http {values['http']}: the admin API listens on loopback only "
-            "(binding it beyond loopback needs an admin token, which is not built yet)"
+            f"--http {values['http']}: an admin API beyond loopback needs --admin-token TOKEN "
+            f"(or ${TOKEN_ENV})"
         )
     store = str(values["store"])
     check_store(store)
@@ -130,6 +140,7 @@ def build(values: dict[str, Any]) -> ServeOptions:
         store=store,
         workers=workers,
         reuse_port=bool(values.get("reuse_port")) or workers > 1,
+        admin_token=token,
     )
 
 
