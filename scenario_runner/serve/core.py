@@ -413,6 +413,7 @@ class SharedMock:
                 continue
             await self.remove(session_id)
             removed.append(session_id)
+            _say(f"session {session_id!r} expired (idle for more than its TTL of {ttl:g}s)")
         if self.persistent:
             await self.hub.flush_all()
         return removed
@@ -434,6 +435,10 @@ class SharedMock:
 
 def _type_name(message_class: Any) -> str:
     return str(message_class.DESCRIPTOR.full_name)
+
+
+def _say(message: str) -> None:
+    print(f"scenario-run serve: {message}", file=sys.stderr, flush=True)
 
 
 def _warn(message: str) -> None:
