@@ -22,7 +22,7 @@ from ..mock.hub import APP_NAME, USER_ID
 from ..mock.server import MockServer
 from ..mock.store import StubSet
 from ..protos import MethodInfo, ProtoRegistry
-from ..sessions import Session, SessionNotFoundError, SessionService
+from ..sessions import Event, Session, SessionNotFoundError, SessionService
 from . import records
 from .replicas import Replica
 from .sessions import GLOBAL, GLOBAL_STORE_ID, Activity, ServeHub
@@ -141,6 +141,12 @@ class SharedMock:
         if self.replica is not None:
             await self.replica.changed(session_id)
 
+    async def _events(self, session_id: str, kinds: Sequence[str] | None = None) -> list[Event]:
+        """The scope's log (from the store on a shared store: it has every replica's)."""
+        if self.replica is not None:
+            return await self.replica.events(session_id, kinds)
+        return await self.hub.events(session_id, kinds)
+
     async def _settle(self, session_id: str) -> None:
         """Before the scope's log is read: the calls still being recorded are in it (on
         every replica)."""
@@ -155,7 +161,7 @@ class SharedMock:
         if not self.known(session_id):
             return None
         await self._settle(session_id)
-        events = await self.hub.events(session_id)
+        events = await self._events(session_id)
         live = self.hub.live(session_id)
         return {
             "id": session_id,
@@ -324,9 +330,7 @@ class SharedMock:
 
     async def history(self, session_id: str) -> list[dict[str, Any]]:
         await self._settle(session_id)
-        events = await self.hub.events(
-            session_id, kinds=(records.MOCK_CALL, records.HISTORY_CLEARED)
-        )
+        events = await self._events(session_id, kinds=(records.MOCK_CALL, records.HISTORY_CLEARED))
         return [records.call_record(event) for event in records.history_events(events)]
 
     async def clear_history(self, session_id: str) -> None:
@@ -338,9 +342,7 @@ class SharedMock:
         found = self.registry.find_method(service, method)
         full = found.full_name if found is not None else f"{service}/{method}"
         await self._settle(session_id)
-        events = await self.hub.events(
-            session_id, kinds=(records.MOCK_CALL, records.HISTORY_CLEARED)
-        )
+        events = await self._events(session_id, kinds=(records.MOCK_CALL, records.HISTORY_CLEARED))
         actual = records.count_calls(events, full)
         message = f"expected {service}/{method} to be called {expected} times, got {actual}"
         return Verified(expected, actual, message)

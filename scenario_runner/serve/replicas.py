@@ -9,10 +9,11 @@ store's message bus (PostgreSQL ``LISTEN/NOTIFY``; a polled table in SQLite):
   that session, and the request is answered once they all have (or are gone): a stub posted
   on one replica answers on every replica when its POST returns;
 * the mock's calls are written in batches (every ``FLUSH_INTERVAL``), and the others are told
-  which sessions grew, so stub use counts (``options.times``) follow within that time;
+  which sessions grew, so stub use counts (``options.times``) follow within that time (they
+  read the calls in short: method and stub, no request or response);
 * before ``verify``, ``/api/history`` or ``GET /api/sessions/{id}`` answer, every replica is
   asked to write the session's calls (after those it is still handling), then the log is
-  read back: a verification sees the calls made on every replica;
+  read from the store: a verification sees the calls made on every replica;
 * every ``RESYNC_INTERVAL`` the sessions' versions in the store are compared with what the
   replica holds, which catches anything a lost notification did not say;
 * the TTL sweep pushes when sessions were last seen here and deletes, in the database and
@@ -26,7 +27,7 @@ import contextlib
 import sys
 import time
 from bisect import insort
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from ..ids import random_hex
@@ -106,11 +107,19 @@ class Replica:
         await self._ask("sync", key, SYNC_TIMEOUT)
 
     async def gather(self, key: str) -> None:
-        """Before reading a scope's log: every replica's calls of it are written and read."""
+        """Before reading a scope's log: every replica's calls of it are written."""
         await self.mock.hub.settled(key, FLUSH_TIMEOUT - 2)
         await self.mock.hub.flush(key)
         await self._ask("flush", key, FLUSH_TIMEOUT)
         await self.sync(key)
+
+    async def events(self, key: str, kinds: Collection[str] | None = None) -> list[Event]:
+        """The scope's whole log, read from the store (this replica holds the calls of the
+        others in short: method and stub only)."""
+        try:
+            return await self.store.get_events(APP_NAME, USER_ID, store_id(key), kinds)
+        except SessionNotFoundError:
+            return []
 
     async def _ask(self, op: str, key: str, timeout: float) -> None:
         expected = await self.store.peers()
@@ -211,7 +220,7 @@ class Replica:
             live = hub.live(key)
             after = dense_prefix(live.events) if live is not None else 0
             try:
-                tail = await self.store.tail(APP_NAME, USER_ID, store_id(key), after)
+                tail = await self.store.tail(APP_NAME, USER_ID, store_id(key), after, light=True)
             except SessionNotFoundError:
                 if key != GLOBAL:
                     self.forget(key)
@@ -220,7 +229,7 @@ class Replica:
             if live is not None and known is not None and known != tail.create_time:
                 self.forget(key)  # deleted and created again: start afresh
                 live = None
-                tail = await self.store.tail(APP_NAME, USER_ID, store_id(key), 0)
+                tail = await self.store.tail(APP_NAME, USER_ID, store_id(key), 0, light=True)
             self._incarnation[key] = tail.create_time
             if live is None:
                 session = Session(store_id(key), APP_NAME, USER_ID, tail.state, [], 0.0)

@@ -76,6 +76,11 @@ GET: LiteralString = (
     " ORDER BY e.sequence DESC LIMIT %s) e ON true"
     " WHERE s.app_name = %s AND s.user_id = %s AND s.id = %s ORDER BY e.sequence DESC"
 )
+_LIGHT_COLUMNS: LiteralString = (
+    "e.id, e.sequence, e.kind, e.author, e.timestamp, CASE WHEN e.kind = 'mock_call' THEN"
+    " json_build_object('stub_id', e.data->'stub_id', 'method', e.data->'method')"
+    " ELSE e.data END, e.state_delta"
+)
 TAIL: LiteralString = (
     "SELECT s.create_time, s.version, s.state, " + _EVENT_COLUMNS + " FROM sessions s"
     " LEFT JOIN events e ON e.app_name = s.app_name AND e.user_id = s.user_id"
@@ -130,3 +135,5 @@ PEERS: LiteralString = (
     "SELECT application_name FROM pg_stat_activity"
     " WHERE datname = current_database() AND application_name LIKE %s"
 )
+# TAIL with each call's data cut to what a replica counts: its method and stub
+LIGHT_TAIL: LiteralString = TAIL.replace(_EVENT_COLUMNS, _LIGHT_COLUMNS)

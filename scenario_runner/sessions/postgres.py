@@ -352,10 +352,15 @@ class PostgresSessionService:
         return tail.events
 
     async def _tail(
-        self, key: tuple[str, str, str], after: int, kinds: builtins.list[str] | None
+        self,
+        key: tuple[str, str, str],
+        after: int,
+        kinds: builtins.list[str] | None,
+        light: bool = False,
     ) -> Tail:
+        statement = q.LIGHT_TAIL if light else q.TAIL
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(q.TAIL, (after, kinds, kinds, *key))
+            cursor = await conn.execute(statement, (after, kinds, kinds, *key))
             rows = await cursor.fetchall()
         if not rows:
             raise _not_found(key)
@@ -373,8 +378,11 @@ class PostgresSessionService:
             rows = await (await conn.execute(q.HEADS, (app, user))).fetchall()
         return {sid: Head(float(created), int(version)) for sid, created, version in rows}
 
-    async def tail(self, app_name: str, user_id: str, session_id: str, after: int) -> Tail:
-        return await self._run(self._tail((app_name, user_id, session_id), after, None))
+    async def tail(
+        self, app_name: str, user_id: str, session_id: str, after: int, light: bool = False
+    ) -> Tail:
+        key = (app_name, user_id, session_id)
+        return await self._run(self._tail(key, after, None, light))
 
     async def append_many(
         self, batch: Sequence[tuple[Session, Sequence[Event]]]

@@ -51,9 +51,12 @@ class SharedSessionService(SessionService, Protocol):
         """Every session of the user: its identity and version."""
         ...
 
-    async def tail(self, app_name: str, user_id: str, session_id: str, after: int) -> Tail:
+    async def tail(
+        self, app_name: str, user_id: str, session_id: str, after: int, light: bool = False
+    ) -> Tail:
         """The session's head and state, and its events with ``sequence > after``;
-        ``SessionNotFoundError`` when it is gone."""
+        ``SessionNotFoundError`` when it is gone. ``light``: a ``mock_call`` event's data
+        is only its ``method`` and ``stub_id`` (what a replica counts)."""
         ...
 
     async def append_many(

@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS bus (
 );
 """
 _KEY = "app_name = ? AND user_id = ? AND id = ?"
+# a call's data cut to what a replica counts: its method and stub
+_LIGHT_DATA = (
+    "CASE WHEN kind = 'mock_call' THEN json_object('stub_id', json_extract(data, '$.stub_id'),"
+    " 'method', json_extract(data, '$.method')) ELSE data END"
+)
 _LAST_SEQUENCE = (
     "COALESCE((SELECT MAX(sequence) FROM events e WHERE e.app_name = s.app_name"
     " AND e.user_id = s.user_id AND e.session_id = s.id), 0)"
@@ -95,8 +100,11 @@ class SharedSqliteSessionService(SqliteSessionService):
 
         return await self._run(read)
 
-    async def tail(self, app_name: str, user_id: str, session_id: str, after: int) -> Tail:
+    async def tail(
+        self, app_name: str, user_id: str, session_id: str, after: int, light: bool = False
+    ) -> Tail:
         key = (app_name, user_id, session_id)
+        data = _LIGHT_DATA if light else "data"
 
         def read() -> Tail:
             conn = self._conn
@@ -109,7 +117,7 @@ class SharedSqliteSessionService(SqliteSessionService):
                 if row is None:
                     raise SessionNotFoundError(f"session {session_key_text(*key)} not found")
                 rows = conn.execute(
-                    "SELECT id, sequence, kind, author, timestamp, data, state_delta FROM events"
+                    f"SELECT id, sequence, kind, author, timestamp, {data}, state_delta FROM events"
                     " WHERE app_name = ? AND user_id = ? AND session_id = ? AND sequence > ?"
                     " ORDER BY sequence",
                     (*key, after),
