@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+# Before gRPC is imported: its core's own log lines (a goaway, a failed handshake) are noise
+# next to our messages, which say what went wrong. GRPC_VERBOSITY=INFO brings them back.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import asyncio
-import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,7 +21,7 @@ from .engine import EXIT_CANNOT_START, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, R
 from .errors import ConfigError, ProtoCompileError, ScenarioError
 from .mock.hub import APP_NAME, USER_ID
 from .report.console import ConsoleReporter
-from .report.eventlog import format_events
+from .report.kept import session_line, session_text
 from .results import ScenarioResult
 from .scenario.loader import BrokenScenario
 from .scenario.schema import schema_text
@@ -64,7 +68,10 @@ def _parser(command: str) -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="scenario-run" if command == "run" else f"scenario-run {command}",
         description="Run declarative gRPC test scenarios against an embedded mock server.",
-        epilog="commands: validate, list, schema, sessions show ID, serve (see README)",
+        epilog=(
+            "commands: validate, list, schema, serve, sessions list, sessions show ID "
+            "(scenario-run COMMAND --help; see README)"
+        ),
     )
     parser.add_argument("paths", nargs="*", help="scenario files or folders (default: scenarios/)")
     parser.add_argument("--protos", action="append", metavar="DIR|FILE", help="default: protos/")
@@ -197,20 +204,15 @@ async def _sessions_async(action: str, session_id: str | None, path: Path) -> in
     try:
         if action == "list" or not session_id:
             for session in await service.list(APP_NAME):
-                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(session.last_update_time))
-                print(f"{session.id}  {stamp}")
+                last = await service.get(APP_NAME, session.user_id, session.id, num_recent_events=1)
+                print(session_line(session, last.events))
             return EXIT_OK
         try:
             session = await service.get(APP_NAME, USER_ID, session_id)
         except SessionNotFoundError:
             _error(f"no session {session_id!r} in {path}")
             return EXIT_FAILED
-        print(f"session {session.id}")
-        print("state:")
-        for key, value in session.state.items():
-            print(f"  {key}: {value!r}")
-        print(f"events ({len(session.events)}):")
-        sys.stdout.write(format_events(session.events))
+        sys.stdout.write(session_text(session))
         return EXIT_OK
     finally:
         service.close()

@@ -18,6 +18,7 @@ import math
 import os
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -170,7 +171,7 @@ async def started(options: Options, parts: StartParts) -> AsyncIterator[RunConte
     """The mock, then the services, then the targets; closed in reverse whatever happens.
 
     ``StartupError`` when the mock cannot listen or a service does not come up."""
-    store = SqliteSessionService(options.sessions_db) if options.sessions_db else None
+    store = open_sessions_db(options.sessions_db) if options.sessions_db else None
     templates = Templates()
     mock = await _start_mock(options, parts, store, templates)
     services: Services | None = None
@@ -209,6 +210,16 @@ async def started(options: Options, parts: StartParts) -> AsyncIterator[RunConte
         if services is not None:
             await services.stop()
         await mock.aclose()
+
+
+def open_sessions_db(path: Path) -> SqliteSessionService:
+    """``--sessions-db FILE``, its folder made if need be; ``StartupError`` in one line when
+    it cannot be opened."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteSessionService(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise StartupError(f"--sessions-db {path}: cannot open it: {exc}") from exc
 
 
 class FreePorts:
@@ -371,6 +382,8 @@ class Run:
             raise StartupError(str(exc)) from exc
         except ScenarioError as exc:
             raise StartupError(f"--stubs: {exc}") from exc
+        if options.sessions_db is not None:
+            open_sessions_db(options.sessions_db).close()  # a store that cannot open: exit 2
         indexed = list(enumerate(files))
         processes = 1 if _needs_one_process(options) else process_count(len(files))
         pool: WorkerPool | None = None

@@ -55,12 +55,14 @@ class MockBackend(Protocol):
         template that failed, ...), once each."""
         ...
 
-    async def events(self, session_id: str) -> list[Event]:
-        """The session's whole log: the runner's events and the mock's calls, in order."""
+    async def finish(self, session_id: str, *, keep: bool = False) -> list[Event]:
+        """End the session: its whole log (the runner's events and the mock's calls, in
+        order), then its stubs, history and state removed (``keep``: its record kept in
+        the runner's session store)."""
         ...
 
-    async def close_session(self, session_id: str, *, keep: bool = False) -> None:
-        """Remove the session's stubs, history and state (``keep``: keep its record)."""
+    async def close_session(self, session_id: str) -> None:
+        """Remove the session's stubs, history and state."""
         ...
 
     async def aclose(self) -> None: ...
@@ -146,13 +148,16 @@ class EmbeddedMock:
         await self.hub.settled(session_id)
         return self.hub.take_problems(session_id)
 
-    async def events(self, session_id: str) -> list[Event]:
+    async def finish(self, session_id: str, *, keep: bool = False) -> list[Event]:
         await self.hub.settled(session_id, timeout=1.0)
-        return await self.hub.events(session_id)
-
-    async def close_session(self, session_id: str, *, keep: bool = False) -> None:
+        events = await self.hub.events(session_id)
         self.server.store.drop_session(session_id)
         await self.hub.close(session_id, keep=keep)
+        return events
+
+    async def close_session(self, session_id: str) -> None:
+        self.server.store.drop_session(session_id)
+        await self.hub.close(session_id)
 
     async def aclose(self) -> None:
         await self.server.stop(grace=None)

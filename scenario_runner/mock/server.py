@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -47,6 +48,12 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"
 _CALLERS_KEPT = 1024  # distinct metadata tuples remembered before starting afresh
 _DECODED_KEPT = 4096  # decoded unary requests remembered (all methods), then afresh
 _DECODED_SIZE = 1024  # bytes: larger requests are decoded every time
+# What a session's history holds of a call, at most (README "Limits"): a message larger
+# than this many bytes on the wire is kept as a short preview, and a stream's messages
+# beyond the first ones are counted, not kept.
+HISTORY_MESSAGE_BYTES = 64 * 1024
+HISTORY_STREAM_MESSAGES = 1000
+_PREVIEW_CHARS = 256
 # A call cancelled this close to its deadline (seconds) ended because of the deadline.
 _DEADLINE_SLACK = 0.01
 
@@ -132,17 +139,19 @@ class CallRecord:
         self.message = ""
         self.error: str | None = None
 
-    def add_request(self, message: dict[str, Any]) -> None:
+    def add_request(self, message: dict[str, Any], size: int = 0) -> None:
+        kept = message if size <= HISTORY_MESSAGE_BYTES else truncated(message, size)
         if self.requests is None:
-            self.request = message
+            self.request = kept
         else:
-            self.requests.append(message)
+            _append_bounded(self.requests, kept)
 
-    def add_response(self, data: Any) -> None:
+    def add_response(self, data: Any, size: int = 0) -> None:
+        kept = data if size <= HISTORY_MESSAGE_BYTES else truncated(data, size)
         if self.responses is None:
-            self.response = data
+            self.response = kept
         else:
-            self.responses.append(data)
+            _append_bounded(self.responses, kept)
 
     def finish(self) -> MockCall:
         """The call is over: what it did, with its duration and end time."""
@@ -166,6 +175,22 @@ class CallRecord:
                 None,
             ),
         )
+
+
+def truncated(message: Any, size: int) -> dict[str, Any]:
+    """What the history keeps of a message too large to keep: its size and a preview."""
+    text = json.dumps(message, default=str, ensure_ascii=False)
+    return {"$truncated": {"bytes": size, "preview": text[:_PREVIEW_CHARS]}}
+
+
+def _append_bounded(items: list[Any], item: Any) -> None:
+    """Keep the first ``HISTORY_STREAM_MESSAGES`` messages of a stream, then a count."""
+    if len(items) < HISTORY_STREAM_MESSAGES:
+        items.append(item)
+    elif len(items) == HISTORY_STREAM_MESSAGES:
+        items.append({"$truncated": {"messages": 1}})
+    else:
+        items[-1]["$truncated"]["messages"] += 1
 
 
 class MockServer:
@@ -292,6 +317,8 @@ class MockServer:
             metadata: tuple[Any, ...], request: bytes, context: aio.ServicerContext
         ) -> bytes | None:
             started = time.perf_counter()
+            if len(request) > HISTORY_MESSAGE_BYTES:
+                return await general(request, context)  # recorded as a preview, not whole
             caller = self._callers.get(metadata)
             headers, session_id = caller if caller is not None else self._caller_of(metadata)
             try:
@@ -345,7 +372,8 @@ class MockServer:
     ) -> bytes | None:
         if isinstance(request, _Matched):
             message, match = request.message, request.match
-            call.request = self._readers[call.method.path](request.raw)  # the record's own
+            # The record's own copy: the decoded message is shared with other calls.
+            call.add_request(self._readers[call.method.path](request.raw), len(request.raw))
         else:
             message = self._decode(call.method, request, call)
             found = self.store.match(call.session_id, call.method.path, message, call.headers)
@@ -433,7 +461,7 @@ class MockServer:
                     await self._fail_at(call, match, view, directive, context)
                     return
                 await write(blob)
-                add_response(data)
+                add_response(data, len(blob))
         elif delay:
             await asyncio.sleep(delay)  # an error (or empty stream) still comes after the delay
         await self._finish(call, match, view, context)
@@ -486,7 +514,7 @@ class MockServer:
                     await self._fail_at(call, match, view, directive, context)
                     return
                 await context.write(blob)
-                call.add_response(data)
+                call.add_response(data, len(blob))
             whole = stub.input is not None and stub.inputs is None
             if output.is_error and (whole or not output.stream or index >= len(output.stream) - 1):
                 await self._finish(call, match, view, context)
@@ -498,7 +526,7 @@ class MockServer:
 
     def _decode(self, method: MethodInfo, raw: bytes, call: CallRecord) -> dict[str, Any]:
         message = self._readers[method.path](raw)  # DecodeError: INVALID_ARGUMENT
-        call.add_request(message)
+        call.add_request(message, len(raw))
         return message
 
     async def _answer_single(
@@ -536,7 +564,7 @@ class MockServer:
             data, blob = output.data, output.data_bytes
         if output.trailers:
             context.set_trailing_metadata(output.trailers)
-        call.response = data if data is not None else {}
+        call.add_response(data if data is not None else {}, len(blob) if blob else 0)
         return blob if blob is not None else b""  # no `data`: the empty response message
 
     def _delay(self, call: CallRecord, match: Match, view: _View) -> float:

@@ -62,13 +62,16 @@ def result_line(result: ScenarioResult, *, color: bool = False) -> str:
     return line
 
 
-def failure_block(result: ScenarioResult, *, color: bool = False) -> str:
-    """``FAILED file:line name``, the problem detail indented by 4 spaces, a blank line."""
+def failure_block(result: ScenarioResult, *, color: bool = False, with_log: bool = False) -> str:
+    """``FAILED file:line name``, the problem detail indented by 4 spaces, a blank line;
+    ``with_log`` (``-v``): the session's event log too."""
     location = _one_line(result.file) + (f":{result.line}" if result.line > 0 else "")
     header = f"{_paint(result.outcome.name, result.outcome, color)} {location} "
     header += _one_line(result.name)
     problem = result.problem
     detail = (problem.detail or problem.message) if problem else ""
+    if with_log and result.log:
+        detail = f"{detail.rstrip()}\nsession log:\n{textwrap.indent(result.log, '  ')}"
     body = textwrap.indent(detail.rstrip("\n"), "    ")
     return f"{header}\n{body}\n\n" if body else f"{header}\n\n"
 
@@ -158,7 +161,7 @@ class ConsoleReporter:
                 (r for r in results if r.outcome in _PROBLEMS), key=lambda r: (r.order, r.name)
             )
             for result in problems:
-                self._write(failure_block(result, color=self._color))
+                self._write(failure_block(result, color=self._color, with_log=self._verbosity >= 1))
             self._write(self._paint_summary(results, summary_line(results, elapsed)) + "\n")
 
     # ------------------------------------------------------------------ live line

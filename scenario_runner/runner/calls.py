@@ -23,6 +23,7 @@ class CallResult:
     headers: dict[str, str] = field(default_factory=dict)
     trailers: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
+    deadline: float | None = None  # the call's own timeout, seconds
     debug: str = ""  # grpc's own error string (connection problems name the cause there)
     # The error's google.rpc.Status details (from grpc-status-details-bin), each an Any as
     # protobuf JSON with its @type; None when the call was not answered with any.
@@ -90,6 +91,7 @@ async def invoke(
         headers=headers,
         trailers=trailers,
         elapsed=time.perf_counter() - started,
+        deadline=timeout,
         debug=debug,
         details=status_details_json(registry, raw_trailers),
     )

@@ -20,6 +20,7 @@ from ..mock.backend import register_stubs
 from ..mock.stubs import Stub
 from ..protos import MethodInfo, descriptor_of
 from ..report.eventlog import format_events
+from ..report.kept import RESULT_KIND
 from ..results import Outcome, Problem, ScenarioResult
 from ..scenario.model import Scenario, Step, Verification
 from ..scenario.yamlsource import PathKey
@@ -365,14 +366,33 @@ class ScenarioRun:
         method = rule.method or self._method(values["call"], (*rule.path, "call"))
         return verify_calls(values, method, calls)
 
-    async def teardown(self) -> str:
-        """Remove the session's stubs and history; return its event log."""
+    async def teardown(self, result: ScenarioResult) -> str:
+        """Remove the session's stubs and history; return its event log. A kept session
+        (``--sessions-db``) ends with a ``scenario_result`` event: which scenario it was,
+        how it ended and why."""
         if not self.session_id:
             return ""
         mock = self.ctx.mock
-        events = await mock.events(self.session_id)
-        await mock.close_session(self.session_id, keep=self.ctx.options.keep_sessions)
+        keep = self.ctx.options.keep_sessions
+        if keep:
+            await mock.record(self.session_id, RESULT_KIND, result_data(result))
+        events = await mock.finish(self.session_id, keep=keep)
+        if keep:
+            events = [event for event in events if event.kind != RESULT_KIND]
         return format_events(events)
+
+
+def result_data(result: ScenarioResult) -> dict[str, Any]:
+    """A ``scenario_result`` event's data."""
+    problem = result.problem
+    return {
+        "file": result.file,
+        "line": result.line,
+        "name": result.name,
+        "outcome": result.outcome.value,
+        "message": problem.message if problem else (result.skip_reason or ""),
+        "detail": problem.detail if problem else "",
+    }
 
 
 # A call to a started service that ends so may mean the service died.
@@ -427,7 +447,7 @@ async def run_scenario(scenario: Scenario, ctx: RunContext) -> ScenarioResult:
         )
     finally:
         try:
-            result.log = await run.teardown()
+            result.log = await run.teardown(result)
         except Exception as exc:  # clean-up must never hide the outcome
             result.log = f"(session clean-up failed: {exc})\n"
         result.time = time.perf_counter() - started

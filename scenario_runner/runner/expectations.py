@@ -29,6 +29,7 @@ _TRANSPORT_MESSAGE = re.compile(
     re.IGNORECASE,
 )
 _CLIENT_DEADLINE = "Deadline Exceeded"  # grpc's own text when the call's deadline expires
+_DEADLINE_SLACK = 0.01  # seconds: a call cut by its own deadline lasted at least this close
 _NO_SUCH_METHOD = "Method not found!"  # grpc's own text when the server lacks the method
 
 
@@ -38,7 +39,16 @@ def is_transport_problem(result: CallResult) -> bool:
     if code is grpc.StatusCode.UNAVAILABLE:
         return bool(_TRANSPORT_MESSAGE.search(message) or _TRANSPORT_MESSAGE.search(result.debug))
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        return message == _CLIENT_DEADLINE
+        # grpc says "Deadline Exceeded" when the call's own deadline passes (mid-stream:
+        # "Stream removed (Deadline Exceeded)"); a server may send the code with any text.
+        if message == _CLIENT_DEADLINE:
+            return True
+        deadline = result.deadline
+        return (
+            _CLIENT_DEADLINE in message
+            and deadline is not None
+            and result.elapsed >= deadline - _DEADLINE_SLACK
+        )
     if code is grpc.StatusCode.UNIMPLEMENTED:
         return message == _NO_SUCH_METHOD
     return False

@@ -297,11 +297,16 @@ def create_app(mock: SharedMock, token: str | None = None) -> FastAPI:
         return _JSON(await mock.session_document(session_id))
 
     @app.delete(
-        "/api/sessions/{session_id}", tags=["sessions"], status_code=204, responses=_NOT_FOUND
+        "/api/sessions/{session_id}",
+        tags=["sessions"],
+        response_model=models.SessionDocument,
+        responses=_NOT_FOUND,
     )
-    async def delete_session(session_id: str) -> Response:
-        if not await mock.delete_session(session_id):
+    async def delete_session(session_id: str) -> Any:
+        """Remove the session; answer it as it was (what ``GET`` would have said)."""
+        document = await mock.session_document(session_id)
+        if document is None or not await mock.delete_session(session_id):
             raise BadRequest(f"session {session_id!r} not found", 404)
-        return Response(status_code=204)
+        return _JSON(document)
 
     return app

@@ -171,3 +171,35 @@ steps:
     report = Path(project.root / "reports" / "junit.xml").read_bytes()
     project.validate(report)
     assert b"does not answer" in report or b"UNAVAILABLE" in report
+
+
+def test_a_scenarios_session_ttl_reaches_the_server(project: Project, served: Served) -> None:
+    project.write(
+        "scenarios/ttl.yaml",
+        """
+        name: waits with its own ttl
+        session: {id: "ttl-{{ scenario.slug }}", ttl: 42s}
+        stubs:
+          - service: helloworld.Greeter
+            method: SayHello
+            output: {data: {message: late}, delay: 1500ms}
+        steps:
+          - call: helloworld.Greeter/SayHello
+        """,
+    )
+    seen: list[object] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not seen:
+            reply = httpx.get(f"{served.http}/api/sessions/ttl-waits-with-its-own-ttl", timeout=5)
+            if reply.status_code == 200:
+                seen.append(reply.json()["ttl"])
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    result = project.run("scenarios", *remote_args(served))
+    watcher.join()
+    assert result.code == 0, result.output
+    assert seen == [42]

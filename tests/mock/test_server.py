@@ -1002,3 +1002,32 @@ async def test_request_reader_gives_what_to_json_gives(tmp_path: Path) -> None:
     raw = bytes([0x30, 0x07])  # field 6 (c), varint 7
     assert request_reader(registry, flat)(raw) == registry.to_json(flat.FromString(raw))
     assert request_reader(registry, flat)(raw)["c"] == 7
+
+
+# -- history limits ------------------------------------------------------------------------------
+
+
+async def test_a_huge_request_is_kept_in_history_as_a_preview(env: Env) -> None:
+    env.stub({"call": SAY_HELLO, "output": {"data": {"message": "big"}}})
+    name = "x" * (server_module.HISTORY_MESSAGE_BYTES + 10)
+    result = await env.call(SAY_HELLO, {"name": name})
+    assert result.status == grpc.StatusCode.OK and result.response == {"message": "big"}
+    (call,) = await env.events(count=1)
+    kept = call["request"]["$truncated"]
+    assert kept["bytes"] > server_module.HISTORY_MESSAGE_BYTES
+    assert kept["preview"].startswith('{"name": "xxxx') and len(kept["preview"]) == 256
+    await env.call(SAY_HELLO, {"name": "small"})
+    assert (await env.events(count=2))[1]["request"] == {"name": "small"}
+
+
+async def test_a_long_stream_keeps_its_first_messages_and_a_count(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "HISTORY_STREAM_MESSAGES", 3)
+    books = [{"title": f"b{n}"} for n in range(7)]
+    env.stub({"call": LIST_BOOKS, "output": {"stream": books}})
+    result = await env.call(LIST_BOOKS, {})
+    assert len(result.responses) == 7  # the client gets every message
+    (call,) = await env.events(count=1)
+    assert [r.get("title") for r in call["responses"][:3]] == ["b0", "b1", "b2"]
+    assert call["responses"][3] == {"$truncated": {"messages": 4}}

@@ -325,3 +325,16 @@ def test_the_live_line_keeps_its_elapsed_time_moving_between_results() -> None:
     after = stream.getvalue()
     threading.Event().wait(0.05)
     assert stream.getvalue() == after, "no redraw after finish"
+
+
+def test_verbose_failures_come_with_their_session_log() -> None:
+    failed = make("a", Outcome.FAILED, problem=Problem("m", "steps[0] failed"))
+    failed.log = "[+  0.000s] #1 mock_call helloworld.Greeter/SayHello stub=none\n"
+    quiet, verbose = io.StringIO(), io.StringIO()
+    ConsoleReporter(quiet, verbosity=0, live=False, color=False).finish([failed], 1.0)
+    ConsoleReporter(verbose, verbosity=1, live=False, color=False).finish([failed], 1.0)
+    assert "session log" not in quiet.getvalue()
+    assert (
+        "    steps[0] failed\n    session log:\n"
+        "      [+  0.000s] #1 mock_call helloworld.Greeter/SayHello stub=none\n"
+    ) in verbose.getvalue()

@@ -162,3 +162,16 @@ def test_harness_problem_only_for_unexpected_transport_statuses(registry: ProtoR
     assert check({"status": "UNAVAILABLE"}, refused, _book(registry)).ok
     stub_said = _result(grpc.StatusCode.UNAVAILABLE, "maintenance")
     assert not check({}, stub_said, _book(registry)).harness_problem
+
+
+def test_a_deadline_cut_mid_stream_is_the_clients_own_but_a_servers_is_an_answer() -> None:
+    def result(message: str, elapsed: float, deadline: float | None) -> CallResult:
+        return CallResult(
+            grpc.StatusCode.DEADLINE_EXCEEDED, message, elapsed=elapsed, deadline=deadline
+        )
+
+    assert is_transport_problem(result("Deadline Exceeded", 0.5, 0.5))
+    assert is_transport_problem(result("Stream removed (Deadline Exceeded)", 0.503, 0.5))
+    assert not is_transport_problem(result("Stream removed (Deadline Exceeded)", 0.1, 0.5))
+    assert not is_transport_problem(result("upstream took too long", 0.6, 0.5))
+    assert not is_transport_problem(result("Stream removed (Deadline Exceeded)", 0.6, None))

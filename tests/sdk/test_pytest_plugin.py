@@ -47,3 +47,23 @@ def test_settings_come_from_the_ini_file_and_the_command_line(tmp_path: Path) ->
     assert "nowhere" in wrong.stdout
     right = run_pytest("--scenario-run-protos", str(REPO / "protos"), cwd=tmp_path)
     assert right.returncode == 0, right.stdout + right.stderr
+
+
+def test_the_sdk_is_typed_for_its_users() -> None:
+    """A user's test file type-checks with mypy --strict against the installed package."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            str(EXAMPLE / "test_greeter.py"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

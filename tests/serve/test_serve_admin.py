@@ -311,7 +311,10 @@ def test_put_delete_session(http: httpx.Client, grpc_client: Client) -> None:
     http.put(f"/api/sessions/{session}", json={"ttl": "30s"})
     post(http, stub("ned", "Hello ned"), session)
     assert grpc_client.unary("helloworld.Greeter/SayHello", {"name": "ned"}, session)
-    assert http.delete(f"/api/sessions/{session}").status_code == 204
+    deleted = http.delete(f"/api/sessions/{session}")
+    assert deleted.status_code == 200  # the session as it was, for a client's last look
+    assert [e["kind"] for e in deleted.json()["events"]][-1] == "mock_call"
+    assert deleted.json()["stubs"][0]["input"] == {"equals": {"name": "ned"}}
     assert http.get(f"/api/sessions/{session}").status_code == 404
     assert session not in http.get("/api/sessions").json()["sessions"]
     assert http.delete(f"/api/sessions/{session}").status_code == 404
