@@ -216,12 +216,24 @@ class RemoteMock:
 
 def _merged(local: Sequence[Event], remote: Sequence[Event]) -> list[Event]:
     """One log from the runner's events and the server's calls, by time (a call the mock
-    answered is logged before the client call that made it, as in embedded mode)."""
-    ordered = sorted([*local, *remote], key=lambda e: (e.timestamp, e.author != "mock"))
+    answered is logged before the client call that made it, as in embedded mode).
+
+    A mock call is placed at the time it started: the mock records a call once its answer
+    is sent, and a loaded server may record a failed call only after the client has seen
+    its status and logged it, but it always started before that."""
+    ordered = sorted([*local, *remote], key=_when)
     return [
         Event(e.kind, e.data, e.state_delta, e.author, e.id, number, e.timestamp)
         for number, e in enumerate(ordered, start=1)
     ]
+
+
+def _when(event: Event) -> tuple[float, bool]:
+    if event.author != "mock":
+        return (event.timestamp, True)
+    elapsed = event.data.get("elapsed")
+    started = event.timestamp - (elapsed if isinstance(elapsed, (int, float)) else 0.0)
+    return (started, False)
 
 
 def _calls_of(document: dict[str, Any]) -> list[Event]:

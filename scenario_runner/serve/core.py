@@ -157,11 +157,14 @@ class SharedMock:
     async def session_document(self, session_id: str) -> dict[str, Any] | None:
         """``GET /api/sessions/{id}``: None for a session the server does not know."""
         if self.replica is not None:
-            await self._settle(session_id)
+            await self._settle(session_id)  # (it may have been created on another replica)
         if not self.known(session_id):
             return None
-        await self._settle(session_id)
+        if self.replica is None:
+            await self._settle(session_id)
         events = await self._events(session_id)
+        if not self.known(session_id):
+            return None  # removed while the calls in flight were being recorded
         live = self.hub.live(session_id)
         return {
             "id": session_id,
