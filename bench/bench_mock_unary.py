@@ -3,6 +3,7 @@
     python bench/bench_mock_unary.py [--stubs 1000] [--calls 5000] [--concurrency 50]
                                      [--rounds 9] [--warmup 1] [--no-index]
                                      [--without-log] [--served]
+                                     [--store memory|sqlite|postgresql]
 
 The method has ``--stubs`` stubs in the calling session: all but one expect other names
 (``input.equals``), and the one that matches is declared last, so selection cannot stop at
@@ -12,20 +13,29 @@ uses, ``scenario_runner.collector``); one client loop (``--concurrency`` calls i
 drives both, alternating round by round. Prints calls/s (median) for each and the ratio
 mock/bare (target ≥ 0.9). ``--no-index`` turns off the store's ``equals`` index in the mock
 (a plain scan of every stub), to show what the index buys. ``--served`` also measures the mock
-with the session hub of ``scenario-run serve``, which notes every call's session for TTLs.
+with the session hub of ``scenario-run serve``, which notes every call's session for TTLs;
+``--store`` gives that served mock a store as ``serve --store`` does (its calls then written
+in batches, as a replica of a shared store writes them; ``postgresql`` starts a throwaway
+cluster for the run, as the tests do).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import os
-from collections.abc import Awaitable, Callable
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 from _bare import (
     PIN_ENV,
     PROTOS,
+    ROOT,
     SESSION,
     ServerProcess,
     bare_unary_server,
@@ -50,7 +60,7 @@ TARGET = 0.9
 
 
 async def mock_server(
-    stubs: int, index: bool, log: bool = True, served: bool = False
+    stubs: int, index: bool, log: bool = True, served: bool = False, store: str = "memory"
 ) -> tuple[MockServer, int]:
     collector.tune()  # as scenario-run sets its process up before it starts the mock
     if not index:
@@ -73,13 +83,15 @@ async def mock_server(
     ]
     winner = {**base, "input": {"equals": {"name": NAME}}, "output": {"data": REPLY}}
     built.append(build_stub(winner, method, registry))
-    hub = None
-    if served:  # the hub of `scenario-run serve`: it notes each session's last call (TTL)
-        from scenario_runner.serve.sessions import Activity, ServeHub
-        from scenario_runner.sessions import InMemorySessionService
+    if served:  # the mock of `scenario-run serve`, on its store
+        from scenario_runner.serve.app import open_store
+        from scenario_runner.serve.core import SharedMock
 
-        hub = ServeHub(InMemorySessionService(), Activity())
-    mock = MockServer(registry, hub=hub)
+        shared = SharedMock(registry, open_store(store), default_ttl=0, persistent=True)
+        await shared.restore([])
+        mock = shared.mock
+    else:
+        mock = MockServer(registry)
     mock.store.add(SESSION, built)
     if not log:
 
@@ -157,6 +169,12 @@ def main() -> None:
         help="also measure the mock with the session hub of `scenario-run serve` (TTLs)",
     )
     parser.add_argument(
+        "--store",
+        choices=["memory", "sqlite", "postgresql"],
+        default="memory",
+        help="the served mock's store (with --served)",
+    )
+    parser.add_argument(
         "--no-pin", action="store_true", help="client and servers share every CPU (noisier)"
     )
     args = parser.parse_args()
@@ -176,15 +194,43 @@ def main() -> None:
     if args.without_log:
         nolog = functools.partial(mock_server, args.stubs, not args.no_index, False)
         servers["nolog"] = start_server("nolog", nolog)
-    if args.served:
-        served = functools.partial(mock_server, args.stubs, not args.no_index, True, True)
-        servers["served"] = start_server("served", served)
-    print(pin_client())
+    with contextlib.ExitStack() as cleanup:
+        if args.served:
+            store = cleanup.enter_context(store_for(args.store))
+            served = functools.partial(
+                mock_server, args.stubs, not args.no_index, True, True, store
+            )
+            servers["served"] = start_server("served", served)
+        print(pin_client())
+        try:
+            asyncio.run(client(args, servers))
+        finally:
+            for server in servers.values():
+                server.stop()
+
+
+@contextlib.contextmanager
+def store_for(kind: str) -> Iterator[str]:
+    """A ``serve --store`` value of that kind, fresh for the run."""
+    if kind == "memory":
+        yield "memory"
+        return
+    folder = Path(tempfile.mkdtemp(prefix="bench-store-"))
     try:
-        asyncio.run(client(args, servers))
+        if kind == "sqlite":
+            yield f"sqlite:///{folder / 'served.db'}"
+            return
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg_support import start_cluster  # the tests' throwaway cluster
+
+        cluster = start_cluster()
+        try:
+            yield cluster.new_database()
+        finally:
+            cluster.stop()
+            shutil.rmtree(cluster.root, ignore_errors=True)
     finally:
-        for server in servers.values():
-            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

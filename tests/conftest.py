@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import xmlschema
+from pg_support import Cluster, running_cluster
 
 JUNIT_XSD_DIR = Path(__file__).resolve().parents[2] / "shared" / "xsd"
 JUNIT_XSD_FILES = ("jenkins-junit.xsd", "junit-10.xsd")
@@ -49,3 +50,16 @@ def validate_junit() -> Callable[[bytes], None]:
                 pytest.fail(f"JUnit report invalid against {name}: {exc}")
 
     return validate
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the whole run (see ``pg_support``)."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """The URL of a fresh, empty database of that cluster."""
+    return pg_cluster.new_database()

@@ -167,3 +167,18 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+@contextlib.contextmanager
+def replicas(cwd: Path, count: int, store: str, *extra: str) -> Iterator[list[Served]]:
+    """``count`` servers on one store (replicas of one mock), each on its own ports."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(serving(cwd, "--store", store, *extra)) for _ in range(count)]
+
+
+def store_url(kind: str, request: Any, tmp_path: Path) -> str:
+    """A fresh store of a kind: ``postgresql`` (a new database of the test cluster) or
+    ``sqlite`` (a new file)."""
+    if kind == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{tmp_path / 'shared.db'}"

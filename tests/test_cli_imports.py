@@ -9,7 +9,17 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SERVE_ONLY = ("fastapi", "starlette", "uvicorn", "httpx", "pydantic", "h11", "anyio")
+SERVE_ONLY = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "pydantic",
+    "h11",
+    "anyio",
+    "psycopg",
+    "psycopg_pool",
+)
 # `import grpc` itself imports these two (empty) packages; their services are serve's.
 SERVE_ONLY_MODULES = ("grpc_reflection.v1alpha", "grpc_health.v1")
 

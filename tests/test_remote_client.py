@@ -44,3 +44,16 @@ def test_the_log_merges_the_runners_events_and_the_mocks_calls_by_time() -> None
         ("mock_call", 2),
         ("client_call", 3),
     ]
+
+
+def test_a_mock_call_recorded_after_the_client_saw_it_still_comes_first() -> None:
+    # A stream that failed: the client saw the status at 3.0 and logged its call at 3.1; the
+    # loaded server recorded the call only at 3.2, after 1.5 s of work.
+    local = [
+        Event("stub_added", timestamp=1.0, sequence=1),
+        Event("client_call", timestamp=3.1, sequence=2),
+    ]
+    remote = [
+        Event("mock_call", {"elapsed": 1.5}, author="mock", timestamp=3.2, sequence=3),
+    ]
+    assert [e.kind for e in _merged(local, remote)] == ["stub_added", "mock_call", "client_call"]

@@ -228,15 +228,18 @@ class MockServer:
         address: str = "127.0.0.1:0",
         *,
         services: Sequence[Callable[[aio.Server], None]] = (),
+        reuse_port: bool = False,
     ) -> int:
         """Listen on ``HOST:PORT`` (port 0: any free one) and return the bound port.
 
         ``services`` add other services (reflection, health) to the server before it
         starts; the mock answers its own methods first. ``OSError`` saying why when the
-        address cannot be bound (a port in use, a host not of this machine).
+        address cannot be bound (a port in use, a host not of this machine). ``reuse_port``:
+        bind with SO_REUSEPORT, so several processes share the port.
         """
-        check_bindable(address)
-        server = aio.server(options=[("grpc.so_reuseport", 0)])
+        if not reuse_port:  # with SO_REUSEPORT, other processes listen on it too
+            check_bindable(address)
+        server = aio.server(options=[("grpc.so_reuseport", int(reuse_port))])
         server.add_generic_rpc_handlers((_Router(self._handlers, self._unary_handlers),))
         for add_service in services:
             add_service(server)

@@ -11,6 +11,7 @@ to the local file before the session is deleted on the server.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..sessions import Event, SessionService
 from ..templating import Templates, template_strings
 
 SESSION_HEADER = "X-Mock-Session"
+TOKEN_ENV = "SCENARIO_RUN_ADMIN_TOKEN"  # the serve admin API's token, when none is given
 TTL_HEADER = "X-Mock-Session-TTL"
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
@@ -46,6 +48,7 @@ class RemoteMock:
         self.hub = SessionHub(store)  # the runner's own events
         self.templates = templates or Templates()
         self._global_stubs = list(global_stubs)  # a run's --stubs, copied into each session
+        token = token or os.environ.get(TOKEN_ENV) or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         # Few connections: httpx looks at every pooled connection for every request, which
         # costs more than the requests that wait for one (measured with 50 scenarios at once).
@@ -213,12 +216,24 @@ class RemoteMock:
 
 def _merged(local: Sequence[Event], remote: Sequence[Event]) -> list[Event]:
     """One log from the runner's events and the server's calls, by time (a call the mock
-    answered is logged before the client call that made it, as in embedded mode)."""
-    ordered = sorted([*local, *remote], key=lambda e: (e.timestamp, e.author != "mock"))
+    answered is logged before the client call that made it, as in embedded mode).
+
+    A mock call is placed at the time it started: the mock records a call once its answer
+    is sent, and a loaded server may record a failed call only after the client has seen
+    its status and logged it, but it always started before that."""
+    ordered = sorted([*local, *remote], key=_when)
     return [
         Event(e.kind, e.data, e.state_delta, e.author, e.id, number, e.timestamp)
         for number, e in enumerate(ordered, start=1)
     ]
+
+
+def _when(event: Event) -> tuple[float, bool]:
+    if event.author != "mock":
+        return (event.timestamp, True)
+    elapsed = event.data.get("elapsed")
+    started = event.timestamp - (elapsed if isinstance(elapsed, (int, float)) else 0.0)
+    return (started, False)
 
 
 def _calls_of(document: dict[str, Any]) -> list[Event]:

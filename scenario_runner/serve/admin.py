@@ -11,6 +11,7 @@ that is not JSON, a stub the protos refuse, a missing field): never a 500.
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
+from ..sessions import SessionNotFoundError
 from . import models
 from .core import BadRequest, SharedMock, parse_ttl
 from .records import rfc3339
@@ -89,6 +91,29 @@ async def session_of(
 Session = Annotated[str, Depends(session_of)]
 
 
+class BearerToken:
+    """Asks every ``/api/`` request but the health checks for ``Authorization: Bearer
+    TOKEN`` (``--admin-token``); a 401 with GripMock's error body otherwise."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if (
+            scope["type"] == "http"
+            and path.startswith("/api/")
+            and not path.startswith("/api/health/")
+        ):
+            given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+            if not hmac.compare_digest(given, self.expected):
+                message = "missing or wrong admin token (Authorization: Bearer TOKEN)"
+                await _error(message, 401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class JSONBodies:
     """Reads every request body as JSON, whatever its Content-Type says.
 
@@ -105,7 +130,7 @@ class JSONBodies:
         await self.app(scope, receive, send)
 
 
-def create_app(mock: SharedMock) -> FastAPI:
+def create_app(mock: SharedMock, token: str | None = None) -> FastAPI:
     app = FastAPI(
         title="scenario-run serve: admin API",
         version=__version__,
@@ -115,6 +140,13 @@ def create_app(mock: SharedMock) -> FastAPI:
     )
     app.state.mock = mock
     app.add_middleware(JSONBodies)
+    if token:
+        app.add_middleware(BearerToken, token=token)
+
+    @app.exception_handler(SessionNotFoundError)
+    async def gone(request: Request, exc: SessionNotFoundError) -> Response:
+        # Another process sharing the store removed the session while this request ran.
+        return _error(f"the session was removed meanwhile: {exc}", 409)
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> Response:

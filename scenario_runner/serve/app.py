@@ -22,11 +22,12 @@ from ..config import Options
 from ..engine import Suite, build_global_stubs
 from ..errors import ScenarioError, ScenarioFileError
 from ..protos import ProtoRegistry
-from ..sessions import InMemorySessionService, SessionService, SqliteSessionService
+from ..sessions import InMemorySessionService, SessionService
+from ..sessions.sqlite_shared import SharedSqliteSessionService
 from .admin import create_app
 from .core import SharedMock
 from .grpc_services import extra_services, health_servicer, set_serving
-from .options import SQLITE_PREFIX, ServeOptions, bind_http, port_in_use
+from .options import POSTGRES_PREFIXES, SQLITE_PREFIX, ServeOptions, bind_http, port_in_use
 from .stub_input import PostedStub
 
 SHUTDOWN_GRACE = 10.0  # seconds the calls in flight get to finish on SIGTERM
@@ -47,10 +48,20 @@ class _Uvicorn(uvicorn.Server):
 def open_store(store: str) -> SessionService:
     if store == "memory":
         return InMemorySessionService()
+    if store.startswith(POSTGRES_PREFIXES):
+        # Imported here only: a run, and a serve on another store, never load psycopg.
+        from ..sessions.postgres import PostgresSessionService, StoreError
+
+        try:
+            return PostgresSessionService(store)
+        except StoreError as exc:
+            raise StartError(f"--store: {exc}") from exc
+        except Exception as exc:  # psycopg's errors: a URL it cannot read, a refused login
+            raise StartError(f"--store {store}: {type(exc).__name__}: {exc}") from exc
     path = Path(store[len(SQLITE_PREFIX) :])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteSessionService(path)
+        return SharedSqliteSessionService(path)
     except Exception as exc:  # sqlite3.Error, OSError: the file cannot be used
         raise StartError(f"--store {store}: cannot open {path}: {exc}") from exc
 
@@ -77,7 +88,7 @@ async def run(options: ServeOptions) -> int:
     registry = suite.registry
     file_stubs = global_stubs(suite)
     for address, option in ((options.grpc, "--grpc"), (options.http, "--http")):
-        problem = port_in_use(address)
+        problem = port_in_use(address, options.reuse_port)
         if problem:
             raise StartError(f"{option} {address.show()}: cannot listen: {problem}")
     service = open_store(options.store)
@@ -101,20 +112,24 @@ async def _serve(
     )
     restored = await mock.restore(file_stubs)
     try:
-        http_socket = bind_http(options.http)
+        http_socket = bind_http(options.http, options.reuse_port)
     except OSError as exc:
+        await mock.close()
         raise StartError(f"--http {options.http.show()}: cannot listen: {exc.strerror}") from exc
     health = health_servicer()
     try:
         grpc_port = await mock.mock.start(
-            options.grpc.show(), services=extra_services(registry, health)
+            options.grpc.show(),
+            services=extra_services(registry, health),
+            reuse_port=options.reuse_port,
         )
     except OSError as exc:
         http_socket.close()
+        await mock.close()
         raise StartError(f"--grpc {options.grpc.show()}: cannot listen ({exc})") from exc
     await set_serving(health, registry, True)
     config = uvicorn.Config(
-        create_app(mock),
+        create_app(mock, options.admin_token),
         log_config=None,
         log_level="warning",
         access_log=False,
@@ -128,6 +143,7 @@ async def _serve(
     if http_task.done():
         await mock.mock.stop(grace=None)
         http_socket.close()
+        await mock.close()
         raise StartError(f"--http {options.http.show()}: the admin API did not start")
     mock.ready = True
     http_port = http_socket.getsockname()[1]

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ..errors import ProtoCompileError, ScenarioError
 from .app import run
 from .options import parse_options
+from .workers import run_pool
 
 EXIT_OK, EXIT_CANNOT_START, EXIT_INTERRUPTED = 0, 2, 130
 
@@ -16,6 +17,8 @@ EXIT_OK, EXIT_CANNOT_START, EXIT_INTERRUPTED = 0, 2, 130
 def main(args: Sequence[str]) -> int:
     try:
         options = parse_options(args)
+        if options.workers > 1:
+            return run_pool(options, args)
         return asyncio.run(run(options))
     except ProtoCompileError as exc:
         _error(f"protos do not compile:\n{exc}")

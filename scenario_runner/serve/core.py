@@ -22,8 +22,9 @@ from ..mock.hub import APP_NAME, USER_ID
 from ..mock.server import MockServer
 from ..mock.store import StubSet
 from ..protos import MethodInfo, ProtoRegistry
-from ..sessions import SessionNotFoundError, SessionService
+from ..sessions import Event, Session, SessionNotFoundError, SessionService
 from . import records
+from .replicas import Replica
 from .sessions import GLOBAL, GLOBAL_STORE_ID, Activity, ServeHub
 from .stub_input import PostedStub, StubInputError, prepare, read_body, rebuild
 
@@ -95,6 +96,9 @@ class SharedMock:
         self.persistent = persistent
         self.scopes: dict[str, Scope] = {GLOBAL: Scope()}
         self.ready = False
+        # On a store several processes share: how this one keeps up with the others.
+        shared = self.hub.shared
+        self.replica = Replica(self, shared) if shared is not None else None
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -130,13 +134,37 @@ class SharedMock:
             return
         scope.ttl = ttl
         await self.hub.record(session_id, records.SESSION_TTL, {"ttl": ttl}, author="serve")
+        await self._changed(session_id)
+
+    async def _changed(self, session_id: str) -> None:
+        """A scope's log changed: the other replicas (if any) catch up before we answer."""
+        if self.replica is not None:
+            await self.replica.changed(session_id)
+
+    async def _events(self, session_id: str, kinds: Sequence[str] | None = None) -> list[Event]:
+        """The scope's log (from the store on a shared store: it has every replica's)."""
+        if self.replica is not None:
+            return await self.replica.events(session_id, kinds)
+        return await self.hub.events(session_id, kinds)
+
+    async def _settle(self, session_id: str) -> None:
+        """Before the scope's log is read: the calls still being recorded are in it (on
+        every replica)."""
+        await self.hub.settled(session_id, SETTLE_TIMEOUT)
+        if self.replica is not None:
+            await self.replica.gather(session_id)
 
     async def session_document(self, session_id: str) -> dict[str, Any] | None:
         """``GET /api/sessions/{id}``: None for a session the server does not know."""
+        if self.replica is not None:
+            await self._settle(session_id)  # (it may have been created on another replica)
         if not self.known(session_id):
             return None
-        await self.hub.settled(session_id, SETTLE_TIMEOUT)
-        events = await self.hub.events(session_id)
+        if self.replica is None:
+            await self._settle(session_id)
+        events = await self._events(session_id)
+        if not self.known(session_id):
+            return None  # removed while the calls in flight were being recorded
         live = self.hub.live(session_id)
         return {
             "id": session_id,
@@ -148,6 +176,8 @@ class SharedMock:
         }
 
     async def delete_session(self, session_id: str) -> bool:
+        if self.replica is not None:
+            await self.replica.sync(session_id)  # it may have been created elsewhere
         if not self.known(session_id):
             return False
         await self.remove(session_id)
@@ -160,6 +190,14 @@ class SharedMock:
         self.store.drop_session(session_id)
         with contextlib.suppress(SessionNotFoundError):
             await self.hub.close(session_id)
+        await self._changed(session_id)
+
+    def forget(self, session_id: str) -> None:
+        """Forget a session here only (the store no longer has it)."""
+        self.activity.forget(session_id)
+        self.scopes.pop(session_id, None)
+        self.store.drop_session(session_id)
+        self.hub.forget(session_id)
 
     # -- stubs ---------------------------------------------------------------------------
 
@@ -177,7 +215,20 @@ class SharedMock:
                 item.raw, stub.method.full_name, stub.source, stub.priority, stub.times
             )
             await self.hub.record(session_id, records.STUB_ADDED, data, author="serve")
+        await self._changed(session_id)
         return [item.id for item in posted]
+
+    def register(self, session_id: str, posted: Sequence[PostedStub]) -> None:
+        """Serve these stubs in the scope (a stub of the same id is replaced)."""
+        self._register(session_id, posted)
+
+    def unregister(self, session_id: str, stub_ids: Sequence[str]) -> None:
+        """Stop serving these stubs of the scope (ids it does not have are left alone)."""
+        scope = self.scope(session_id)
+        target = self._stub_set(session_id)
+        for stub_id in stub_ids:
+            if scope.stubs.pop(stub_id, None) is not None:
+                target.remove(stub_id)
 
     def _register(self, session_id: str, posted: Sequence[PostedStub]) -> None:
         scope = self.scope(session_id)
@@ -216,6 +267,7 @@ class SharedMock:
             await self.hub.record(
                 session_id, records.STUB_REMOVED, {"stub_id": stub_id}, author="serve"
             )
+        await self._changed(session_id)
 
     async def clear_stubs(self, session_id: str) -> None:
         scope = self.scope(session_id)
@@ -224,6 +276,7 @@ class SharedMock:
             target.remove(stub_id)
         scope.stubs.clear()
         await self.hub.record(session_id, records.STUBS_CLEARED, {}, author="serve")
+        await self._changed(session_id)
 
     def used(self, session_id: str) -> tuple[list[PostedStub], list[PostedStub]]:
         """The scope's visible stubs that answered a call in it, and those that did not.
@@ -279,23 +332,20 @@ class SharedMock:
     # -- history -------------------------------------------------------------------------
 
     async def history(self, session_id: str) -> list[dict[str, Any]]:
-        await self.hub.settled(session_id, SETTLE_TIMEOUT)
-        events = await self.hub.events(
-            session_id, kinds=(records.MOCK_CALL, records.HISTORY_CLEARED)
-        )
+        await self._settle(session_id)
+        events = await self._events(session_id, kinds=(records.MOCK_CALL, records.HISTORY_CLEARED))
         return [records.call_record(event) for event in records.history_events(events)]
 
     async def clear_history(self, session_id: str) -> None:
-        await self.hub.settled(session_id, SETTLE_TIMEOUT)
+        await self._settle(session_id)
         await self.hub.record(session_id, records.HISTORY_CLEARED, {}, author="serve")
+        await self._changed(session_id)
 
     async def verify(self, session_id: str, service: str, method: str, expected: int) -> Verified:
         found = self.registry.find_method(service, method)
         full = found.full_name if found is not None else f"{service}/{method}"
-        await self.hub.settled(session_id, SETTLE_TIMEOUT)
-        events = await self.hub.events(
-            session_id, kinds=(records.MOCK_CALL, records.HISTORY_CLEARED)
-        )
+        await self._settle(session_id)
+        events = await self._events(session_id, kinds=(records.MOCK_CALL, records.HISTORY_CLEARED))
         actual = records.count_calls(events, full)
         message = f"expected {service}/{method} to be called {expected} times, got {actual}"
         return Verified(expected, actual, message)
@@ -307,27 +357,37 @@ class SharedMock:
         of stubs, history); returns how many sessions came back. A stored session's idle
         time starts again now: while the server was down, nobody could use it."""
         self._register(GLOBAL, file_stubs)
+        if self.replica is not None:
+            self.replica.start()
         service = self.hub.service
         restored = 0
         for stored in await service.list(APP_NAME, USER_ID):
             session = await service.get(APP_NAME, USER_ID, stored.id)
             key = GLOBAL if stored.id == GLOBAL_STORE_ID else stored.id
-            self.hub.adopt(key, session)
-            replayed = records.replay(session.events)
-            posted = []
-            for stub_id, raw in replayed.stubs.items():
-                try:
-                    posted.append(rebuild(raw, self.registry, self.templates))
-                except StubInputError as exc:
-                    _warn(f"stored stub {stub_id} of {key or 'the global scope'} dropped: {exc}")
-            self._register(key, posted)
-            self.scope(key).ttl = replayed.ttl
-            self.store.session(key).uses.update(replayed.uses)
+            self.load(key, session)
             if key != GLOBAL:
-                self.activity.seen(key)
                 restored += 1
         await self.hub.open_global()
+        if self.replica is not None:
+            self.replica.serving()
         return restored
+
+    def load(self, key: str, session: Session) -> None:
+        """Serve a stored session (read from the store) as the scope ``key``: its stubs,
+        TTL and stub uses from its log. Its idle time starts now."""
+        self.hub.adopt(key, session)
+        replayed = records.replay(session.events)
+        posted = []
+        for stub_id, raw in replayed.stubs.items():
+            try:
+                posted.append(rebuild(raw, self.registry, self.templates))
+            except StubInputError as exc:
+                _warn(f"stored stub {stub_id} of {key or 'the global scope'} dropped: {exc}")
+        self._register(key, posted)
+        self.scope(key).ttl = replayed.ttl
+        self.store.session(key).uses.update(replayed.uses)
+        if key != GLOBAL:
+            self.activity.seen(key)
 
     def tick(self) -> float:
         """Seconds to the next sweep: a quarter of the shortest TTL, within bounds."""
@@ -349,6 +409,8 @@ class SharedMock:
             except ValueError as exc:
                 _warn(f"session {session_id!r}: x-mock-session-ttl ignored: {exc}")
         now = time.time() if now is None else now
+        if self.replica is not None:
+            return await self.replica.sweep(now)
         removed = []
         for session_id, seen in list(self.activity.last_seen.items()):
             ttl = self.ttl_of(session_id) if session_id != GLOBAL else None
@@ -356,6 +418,7 @@ class SharedMock:
                 continue
             await self.remove(session_id)
             removed.append(session_id)
+            _say(f"session {session_id!r} expired (idle for more than its TTL of {ttl:g}s)")
         if self.persistent:
             await self.hub.flush_all()
         return removed
@@ -370,11 +433,17 @@ class SharedMock:
 
     async def close(self) -> None:
         """Write what the mock recorded to the store (the server is stopping)."""
+        if self.replica is not None:
+            await self.replica.stop()
         await self.hub.flush_all()
 
 
 def _type_name(message_class: Any) -> str:
     return str(message_class.DESCRIPTOR.full_name)
+
+
+def _say(message: str) -> None:
+    print(f"scenario-run serve: {message}", file=sys.stderr, flush=True)
 
 
 def _warn(message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from ..errors import ConfigError
 DEFAULT_GRPC = "127.0.0.1:4770"
 DEFAULT_HTTP = "127.0.0.1:4771"
 DEFAULT_SESSION_TTL = 60.0
+TOKEN_ENV = "SCENARIO_RUN_ADMIN_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,11 @@ class ServeOptions:
     import_paths: tuple[Path, ...]
     stubs: tuple[Path, ...]
     session_ttl: float  # seconds; 0: sessions never expire
-    store: str  # "memory" or "sqlite:///FILE"
+    store: str  # "memory", "sqlite:///FILE" or "postgresql://USER@HOST:PORT/DB"
     cache_dir: Path | None = Path(".scenario-run/cache")
+    workers: int = 1  # processes sharing the ports and the store
+    admin_token: str | None = None  # the bearer token the admin API asks for (None: none)
+    reuse_port: bool = False  # bind with SO_REUSEPORT (the ports are shared)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +83,23 @@ def parse_options(args: Sequence[str]) -> ServeOptions:
     parser.add_argument("-I", "--import-path", dest="import_paths", action="append", metavar="DIR")
     parser.add_argument("--stubs", action="append", metavar="DIR", help="global GripMock stubs")
     parser.add_argument("--session-ttl", default="60s", metavar="DURATION", help="0: never")
-    parser.add_argument("--store", default="memory", metavar="memory|sqlite:///FILE")
+    parser.add_argument(
+        "--store", default="memory", metavar="memory|sqlite:///FILE|postgresql://USER@HOST:PORT/DB"
+    )
+    parser.add_argument(
+        "--workers", default="1", metavar="N", help="processes sharing the ports and the store"
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        metavar="TOKEN",
+        help=f"the admin API asks for 'Authorization: Bearer TOKEN' (default: ${TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind both ports with SO_REUSEPORT, so several serve processes share them",
+    )
     parser.add_argument("--version", action="version", version=f"scenario-run {__version__}")
     namespace = parser.parse_args(list(args))
     return build(vars(namespace))
@@ -90,13 +111,25 @@ def build(values: dict[str, Any]) -> ServeOptions:
     except ValueError as exc:
         raise ConfigError(f"--session-ttl: {exc}") from exc
     http = Address.parse(values["http"], "--http")
-    if not http.is_loopback:
+    token = values.get("admin_token") or None
+    if not http.is_loopback and not token:
         raise ConfigError(
-            f"--http {values['http']}: the admin API listens on loopback only "
-            "(binding it beyond loopback needs an admin token, which is not built yet)"
+            f"--http {values['http']}: an admin API beyond loopback needs --admin-token TOKEN "
+            f"(or ${TOKEN_ENV})"
         )
     store = str(values["store"])
     check_store(store)
+    workers_text = str(values.get("workers") or "1")
+    if not workers_text.isdigit() or int(workers_text) < 1:
+        raise ConfigError(
+            f"--workers expects a number of processes (1 or more), got {workers_text!r}"
+        )
+    workers = int(workers_text)
+    if workers > 1 and store == "memory":
+        raise ConfigError(
+            "--workers N needs a store the processes share: "
+            "--store sqlite:///FILE or --store postgresql://USER@HOST:PORT/DB"
+        )
     return ServeOptions(
         grpc=Address.parse(values["grpc"], "--grpc"),
         http=http,
@@ -105,21 +138,29 @@ def build(values: dict[str, Any]) -> ServeOptions:
         stubs=tuple(Path(p) for p in values.get("stubs") or ()),
         session_ttl=ttl,
         store=store,
+        workers=workers,
+        reuse_port=bool(values.get("reuse_port")) or workers > 1,
+        admin_token=token,
     )
 
 
 SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
 
 def check_store(store: str) -> None:
     if store == "memory" or (store.startswith(SQLITE_PREFIX) and store[len(SQLITE_PREFIX) :]):
         return
-    if store.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("--store postgresql://…: the PostgreSQL store is not built yet")
-    raise ConfigError(f"--store expects memory or sqlite:///FILE, got {store!r}")
+    if store.startswith(POSTGRES_PREFIXES):
+        if not store.split("://", 1)[1].strip("/"):
+            raise ConfigError(f"--store {store}: expected postgresql://USER@HOST:PORT/DB")
+        return
+    raise ConfigError(
+        f"--store expects memory, sqlite:///FILE or postgresql://USER@HOST:PORT/DB, got {store!r}"
+    )
 
 
-def port_in_use(address: Address) -> str | None:
+def port_in_use(address: Address, reuse_port: bool = False) -> str | None:
     """Why ``address`` cannot be bound (e.g. the port is in use), or None when it can.
 
     gRPC prints its own log lines when a bind fails; trying first keeps the message ours.
@@ -133,6 +174,8 @@ def port_in_use(address: Address) -> str | None:
     family, kind, proto, _, where = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             probe.bind(where)
         except OSError as exc:
@@ -140,13 +183,16 @@ def port_in_use(address: Address) -> str | None:
     return None
 
 
-def bind_http(address: Address) -> socket.socket:
-    """The admin API's listening socket (bound here, so a port in use is our message)."""
+def bind_http(address: Address, reuse_port: bool = False) -> socket.socket:
+    """The admin API's listening socket (bound here, so a port in use is our message);
+    with ``reuse_port``, other processes may listen on the same port (SO_REUSEPORT)."""
     infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
     family, kind, proto, _, where = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(where)
         sock.listen(128)
     except BaseException:

@@ -211,5 +211,10 @@ steps:
     cases = check_report((project.root / "reports" / "junit.xml").read_bytes(), project.validate)
     assert len(cases) == 40, "every selected scenario is in the report"
     outcomes = [outcome_of(case) for case in cases]
-    assert outcomes.count("error") == 4  # the ones running (--workers 4 in all): interrupted
-    assert outcomes.count("skipped") == 40 - 4  # the others: not run
+    # The ones running (at most --workers 4 in all; on a loaded machine a worker may not
+    # have begun yet) are interrupted; the others were not run.
+    assert 1 <= outcomes.count("error") <= 4, outcomes
+    assert outcomes.count("error") + outcomes.count("skipped") == 40, outcomes
+    for case in cases:
+        error = case.find("error")
+        assert error is None or error.get("message") == "interrupted"

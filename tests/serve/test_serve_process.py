@@ -201,9 +201,12 @@ def test_a_port_in_use_is_exit_2_with_one_line(serve_dir: Path, option: str) -> 
     ("args", "expected"),
     [
         (["--session-ttl", "soon"], "--session-ttl"),
-        (["--store", "postgresql://u@h:5432/db"], "not built yet"),
-        (["--store", "redis://x"], "--store expects memory or sqlite:///FILE"),
-        (["--http", "0.0.0.0:4771"], "loopback"),
+        (["--store", "postgresql://u@no-such-host.invalid:5432/db"], "cannot connect"),
+        (["--store", "postgresql://"], "expected postgresql://USER@HOST:PORT/DB"),
+        (["--store", "redis://x"], "--store expects memory, sqlite:///FILE or postgresql://"),
+        (["--workers", "2"], "--workers N needs a store the processes share"),
+        (["--workers", "none"], "--workers expects a number"),
+        (["--http", "0.0.0.0:4771"], "needs --admin-token"),
         (["--grpc", "4770"], "--grpc expects HOST:PORT"),
         (["--protos", "no-such-folder"], "proto path not found"),
         (["--bogus"], "unrecognized arguments"),
@@ -225,3 +228,35 @@ def test_sigint_stops_it_cleanly_too(serve_dir: Path) -> None:
             assert http.get("/api/health/readiness").status_code == 200
         assert served.stop(signal.SIGINT) == 0
         assert "stopped" in served.stderr and "Traceback" not in served.stderr
+
+
+def test_an_admin_token_guards_the_admin_api(
+    serve_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving(serve_dir, "--admin-token", "s3cret") as served:
+        assert "s3cret" not in served.line
+        with httpx.Client(base_url=served.http, timeout=10) as http:
+            refused = http.get("/api/stubs")
+            assert refused.status_code == 401
+            assert "admin token" in refused.json()["error"]
+            wrong = http.get("/api/stubs", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+            assert http.get("/api/health/readiness").status_code == 200
+            good = {"Authorization": "Bearer s3cret"}
+            assert http.get("/api/stubs", headers=good).status_code == 200
+
+        # the runner's client of serve takes the token from the environment
+        from scenario_runner.remote.client import RemoteMock
+
+        monkeypatch.setenv("SCENARIO_RUN_ADMIN_TOKEN", "s3cret")
+
+        async def open_and_close() -> None:
+            remote = RemoteMock(served.grpc, served.http)
+            try:
+                await remote.start()
+                await remote.open_session("guarded", {}, ttl=None)
+                await remote.close_session("guarded")
+            finally:
+                await remote.aclose()
+
+        asyncio.run(open_and_close())

@@ -29,14 +29,18 @@ USER = "alice"
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 
-@pytest.fixture(params=["memory", "sqlite-file", "sqlite-memory"])
+@pytest.fixture(params=["memory", "sqlite-file", "sqlite-memory", "postgresql"])
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionService]:
-    """Every backend, fresh for each test."""
+    """Every backend, fresh for each test (PostgreSQL: a new database of a throwaway cluster)."""
     store: SessionService
     if request.param == "memory":
         store = InMemorySessionService()
     elif request.param == "sqlite-file":
         store = SqliteSessionService(tmp_path / "s.db")
+    elif request.param == "postgresql":
+        from scenario_runner.sessions.postgres import PostgresSessionService
+
+        store = PostgresSessionService(request.getfixturevalue("pg_url"))
     else:
         store = SqliteSessionService(":memory:")
     yield store
