@@ -21,6 +21,7 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .errors import ScenarioError
 from .gotemplate import is_go_template
 
 GoRenderer = Callable[[str], Any]
@@ -29,12 +30,14 @@ _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$"
 _MARKERS = ("{{", "{%", "{#")
 
 
-class TemplateProblem(Exception):
-    """A template failed; ``path`` says where inside the rendered value (keys, indexes)."""
+class TemplateProblem(ScenarioError):
+    """A template failed; ``key_path`` says where inside the rendered value (keys, indexes).
+
+    The caller knows the file and turns it into a ``TemplateError`` at that place."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.path: list[str | int] = []
+        self.key_path: list[str | int] = []
 
 
 def _now() -> str:
@@ -83,7 +86,7 @@ class Templates:
                 try:
                     rendered[key] = self.render(item, context, go)
                 except TemplateProblem as exc:
-                    exc.path.insert(0, key)
+                    exc.key_path.insert(0, key)
                     raise
             return rendered
         if isinstance(value, list):
@@ -92,7 +95,7 @@ class Templates:
                 try:
                     items.append(self.render(item, context, go))
                 except TemplateProblem as exc:
-                    exc.path.insert(0, index)
+                    exc.key_path.insert(0, index)
                     raise
             return items
         return value

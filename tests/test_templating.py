@@ -79,7 +79,7 @@ def test_problems_say_what_and_where(
 ) -> None:
     with pytest.raises(TemplateProblem) as info:
         templates.render(value, NAMES)
-    assert info.value.path == path
+    assert info.value.key_path == path
     for word in words:
         assert word in str(info.value)
 

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Union
 
+from ..errors import ScenarioError
+
 __all__ = ["GoTemplateSyntaxError", "Node", "parse"]
 
 KEYWORDS = frozenset(
@@ -21,7 +23,7 @@ KEYWORDS = frozenset(
 )
 
 
-class GoTemplateSyntaxError(ValueError):
+class GoTemplateSyntaxError(ScenarioError, ValueError):
     """The text is not a valid Go template; the message names the offending part."""
 
 

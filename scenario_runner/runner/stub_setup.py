@@ -132,7 +132,7 @@ class ScenarioStubs:
         try:
             return self.templates.render(value, self.names)
         except TemplateProblem as exc:
-            raise doc.error(str(exc), (*path, *exc.path), TemplateError) from exc
+            raise doc.error(str(exc), (*path, *exc.key_path), TemplateError) from exc
 
 
 def template_paths(value: Any, path: PathKey) -> list[tuple[PathKey, str]]:

@@ -26,6 +26,7 @@ from ..templating import Templates
 from .fields import unknown_fields
 from .model import Retry, Scenario, Step, StubSource, Verification
 from .schema import validate_scenario, validate_stub_file, validate_stub_item
+from .sourcefile import read_source
 from .yamlsource import PathKey, SourceDocument, load_documents
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -105,13 +106,9 @@ class Loader:
     def load_file(self, path: Path, file_index: int) -> tuple[list[Scenario], list[BrokenScenario]]:
         shown = display_path(path, self.root)
         try:
-            text = path.read_text(encoding="utf-8")
-            documents = load_documents(text, shown)
+            documents = load_documents(read_source(path, shown), shown)
         except ScenarioFileError as exc:
             return [], [BrokenScenario(shown, path.name, [exc], (file_index, 0), _line(exc))]
-        except (OSError, UnicodeDecodeError) as exc:
-            error = ScenarioFileError(f"cannot read file: {exc}", location=Location(shown))
-            return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
         # An empty document (a trailing `---`, a file of comments) holds nothing to run.
         documents = [document for document in documents if document.value is not None]
         if not documents:
@@ -416,12 +413,7 @@ class Loader:
         if cached is not None and skipped is None:
             return cached
         shown = display_path(resolved, self.root)
-        try:
-            text = resolved.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScenarioFileError(
-                f"cannot read stub file: {exc}", location=Location(shown)
-            ) from exc
+        text = read_source(resolved, shown)
         if resolved.suffix != ".json":
             try:
                 text = render_load_time(text)

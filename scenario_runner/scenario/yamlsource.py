@@ -114,18 +114,68 @@ class SourceDocument:
 
 def render_snippet(lines: Sequence[str], line: int, column: int, context: int = 2) -> str:
     """The lines around ``line`` with a caret under ``column`` (as Tavern shows schema errors)."""
+    return render_marks(lines, [(line, column, "")], context)
+
+
+Mark = tuple[int, int, str]  # line, column (1-based), what the caret points at ("" for none)
+
+
+def render_marks(lines: Sequence[str], marks: Sequence[Mark], context: int = 2) -> str:
+    """The lines around each mark, a caret (and its label) under each; marks close together
+    share one block, blocks far apart are separated by ``...``."""
     if not lines:
         return ""
-    first = max(1, line - context)
-    last = min(len(lines), line + context)
-    width = len(str(last))
-    out = []
-    for number in range(first, last + 1):
-        marker = ">" if number == line else " "
-        out.append(f"  {marker} {number:>{width}} | {lines[number - 1]}")
-        if number == line:
-            out.append(f"    {' ' * width} | {' ' * (column - 1)}^")
+    by_line: dict[int, list[Mark]] = {}
+    for mark in marks:
+        if 1 <= mark[0] <= len(lines):
+            by_line.setdefault(mark[0], []).append(mark)
+    shown: set[int] = set()
+    for number in by_line:
+        shown.update(range(max(1, number - context), min(len(lines), number + context) + 1))
+    if not shown:
+        return ""
+    width = len(str(max(shown)))
+    out: list[str] = []
+    previous = 0
+    for number in sorted(shown):
+        if previous and number > previous + 1:
+            out.append(f"    {' ' * width} ...")
+        previous = number
+        here = by_line.get(number, [])
+        text, shift = _clip(lines[number - 1], here[0][1] if here else 1)
+        out.append(f"  {'>' if here else ' '} {number:>{width}} | {text}")
+        for _, column, label in sorted(here, key=lambda m: m[1]):
+            caret = " " * max(0, column - 1 - shift) + "^" + (f" {label}" if label else "")
+            out.append(f"    {' ' * width} | {caret}")
     return "\n".join(out)
+
+
+_SHOWN_WIDTH = 160  # longer lines are shown as the part around the caret
+
+
+def _clip(text: str, column: int) -> tuple[str, int]:
+    """A long line cut to the part around ``column``; how many characters were cut before."""
+    if len(text) <= _SHOWN_WIDTH:
+        return text, 0
+    start = max(0, min(column - 1 - _SHOWN_WIDTH // 2, len(text) - _SHOWN_WIDTH))
+    part = text[start : start + _SHOWN_WIDTH]
+    head = "…" if start else ""
+    tail = "…" if start + _SHOWN_WIDTH < len(text) else ""
+    return f"{head}{part}{tail}", start - len(head)
+
+
+MAX_DEPTH = 100
+"""Mappings and lists nest at most this deep (protobuf's own recursion limit)."""
+MAX_ALIAS_VALUES = 100_000
+"""Aliases (``*name``) may add at most this many values to a document beyond what its text
+holds: a "billion laughs" document is refused before it is expanded."""
+
+
+class _OwnProblem(yaml.MarkedYAMLError):
+    """A document beyond :data:`MAX_DEPTH` or :data:`MAX_ALIAS_VALUES`, or a duplicate key:
+    the message is ours, and ``extra_marks`` are shown besides the problem's."""
+
+    extra_marks: list[Mark] = []
 
 
 def load_documents(text: str, file: str) -> list[SourceDocument]:
@@ -133,6 +183,9 @@ def load_documents(text: str, file: str) -> list[SourceDocument]:
     lines = text.splitlines()
     documents: list[SourceDocument] = []
     loader = _Loader(text)
+    # values built so far, and how many the document may hold (its text's length bounds what
+    # it can hold without aliases)
+    budget = [0, len(text) + MAX_ALIAS_VALUES]
     try:
         index = 0
         while loader.check_node():
@@ -140,23 +193,52 @@ def load_documents(text: str, file: str) -> list[SourceDocument]:
             if node is None:
                 continue
             doc = SourceDocument(file=file, index=index, value=None, lines=lines)
-            doc.value = _build(loader, node, (), doc.marks, doc.key_marks)
+            budget[0] = 0
+            doc.value = _build(loader, node, (), doc.marks, doc.key_marks, budget)
             documents.append(doc)
             index += 1
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise ScenarioFileError(
-            f"invalid YAML: {problem}",
-            location=Location(file, line, column),
-            snippet=render_snippet(lines, line, column),
-        ) from exc
+        raise _yaml_error(exc, file, lines) from exc
     except yaml.YAMLError as exc:
         raise ScenarioFileError(f"invalid YAML: {exc}", location=Location(file)) from exc
     finally:
         loader.dispose()
     return documents
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, file: str, lines: Sequence[str]) -> ScenarioFileError:
+    """PyYAML's problem and, when it gives one, its context ("while parsing a flow mapping"
+    and where that started): both in the message, both marked in the lines shown."""
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    at = problem_mark or context_mark
+    line, column = (at.line + 1, at.column + 1) if at else (1, 1)
+    problem = exc.problem or "invalid YAML"
+    marks: list[Mark] = [(line, column, problem if exc.context else "")]
+    message = problem
+    if exc.context:
+        message = f"{problem} {exc.context}"
+        if context_mark is not None and context_mark is not at:
+            start = (context_mark.line + 1, context_mark.column + 1)
+            if start != (line, column):
+                message += f" that started at line {start[0]}, column {start[1]}"
+                marks.append(
+                    (
+                        *start,
+                        exc.context.removeprefix("while ")
+                        .replace("parsing ", "")
+                        .replace("scanning ", "")
+                        + " started here",
+                    )
+                )
+    prefix = "invalid YAML: "
+    if isinstance(exc, _OwnProblem):
+        prefix = ""
+        marks.extend(exc.extra_marks)
+    return ScenarioFileError(
+        f"{prefix}{message}",
+        location=Location(file, line, column),
+        snippet=render_marks(lines, marks),
+    )
 
 
 def _build(
@@ -165,13 +247,32 @@ def _build(
     path: PathKey,
     marks: dict[PathKey, tuple[int, int]],
     key_marks: dict[PathKey, tuple[int, int]],
+    budget: list[int],
 ) -> Any:
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
-        # A safe loader builds plain maps and lists only: no !!python/…, !!set or custom tags.
-        raise yaml.constructor.ConstructorError(
-            None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
-        )
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if node.tag not in _PLAIN_TAGS:
+            # A safe loader builds plain maps and lists only: no !!python/…, !!set or custom tags.
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
+            )
+        if len(path) >= MAX_DEPTH:
+            raise _OwnProblem(
+                None,
+                None,
+                f"nested deeper than {MAX_DEPTH} levels (the limit for a scenario or stub "
+                "file; aliases that refer to themselves nest without end)",
+                node.start_mark,
+            )
+        budget[0] += len(node.value) + 1
+        if budget[0] > budget[1]:
+            raise _OwnProblem(
+                None,
+                None,
+                f"aliases expand this document beyond {MAX_ALIAS_VALUES} values more than "
+                'its text holds (a "billion laughs" document?); write the values out',
+                node.start_mark,
+            )
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
         result: dict[Any, Any] = {}
@@ -185,19 +286,27 @@ def _build(
                 raise yaml.constructor.ConstructorError(
                     None, None, "a mapping key must be a plain scalar", key_node.start_mark
                 )
-            if key in result:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
             # Paths keep the key as written (a number stays a number), as later lookups do.
             entry = (*path, cast("str | int", key))
             start = key_node.start_mark
+            if key in result:
+                first = key_marks[entry]
+                duplicate = _OwnProblem(
+                    None,
+                    None,
+                    f"invalid YAML: duplicate key {key!r} (first written at line {first[0]}, "
+                    f"column {first[1]})",
+                    start,
+                )
+                duplicate.extra_marks = [(*first, "first written here")]
+                raise duplicate
             key_marks[entry] = (start.line + 1, start.column + 1)
-            result[key] = _build(loader, value_node, entry, marks, key_marks)
+            result[key] = _build(loader, value_node, entry, marks, key_marks, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _build(loader, item, (*path, i), marks, key_marks) for i, item in enumerate(node.value)
+            _build(loader, item, (*path, i), marks, key_marks, budget)
+            for i, item in enumerate(node.value)
         ]
     tag = node.tag
     if tag == _STR_TAG:
