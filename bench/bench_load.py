@@ -5,7 +5,8 @@ the same files only parsed by PyYAML's C safe loader, measured in the same run.
 
 Two suites: the runner benchmark's scenarios (2 stubs, 2 unary calls, 1 verify each, no
 templates) and the same with templates, vars and saved values (what load-time template
-checks look at). Rounds alternate the two sides; medians are reported.
+checks look at). Both sides run under the collector settings of a run
+(``scenario_runner.collector``). Rounds alternate the two sides; medians are reported.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from _package import byte_compile  # noqa: E402
 
+from scenario_runner.collector import run_settings  # noqa: E402
 from scenario_runner.protos import compile_protos  # noqa: E402
 from scenario_runner.scenario.loader import Loader, discover  # noqa: E402
 
@@ -91,7 +93,8 @@ def write_suite(root: Path, template: str, count: int) -> list[Path]:
 
 def load_ours(loader: Loader, files: list[Path]) -> float:
     started = time.perf_counter()
-    loaded = loader.load(files)
+    with run_settings():  # the collector settings a run loads with
+        loaded = loader.load(files)
     elapsed = time.perf_counter() - started
     if loaded.broken:
         raise SystemExit(f"unexpected invalid scenario: {loaded.broken[0].errors[0]}")
@@ -100,8 +103,9 @@ def load_ours(loader: Loader, files: list[Path]) -> float:
 
 def load_bare(files: list[Path]) -> float:
     started = time.perf_counter()
-    for file in files:
-        yaml.load(file.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    with run_settings():
+        for file in files:
+            yaml.load(file.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     return time.perf_counter() - started
 
 

@@ -52,10 +52,18 @@ Item = Scenario | BrokenScenario
 class Suite:
     """Protos, scenario files and selection: everything a run knows before it starts."""
 
-    def __init__(self, options: Options, *, parse_outputs: bool = False) -> None:
+    def __init__(self, options: Options, *, parse_outputs: bool = True) -> None:
         self.options = options
         self.registry = self._compile()
-        self.loader = Loader(self.registry, parse_outputs=parse_outputs)
+        # What can be known before running is checked while loading, for a run as for
+        # `validate`: the names --var defines, the targets a step may call.
+        targets = [*options.targets, *(s.name for s in options.services if s.address)]
+        self.loader = Loader(
+            self.registry,
+            parse_outputs=parse_outputs,
+            option_vars=options.vars,
+            targets=targets,
+        )
 
     def _compile(self) -> ProtoRegistry:
         options = self.options

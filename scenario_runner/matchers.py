@@ -136,8 +136,8 @@ def compile_regex(pattern: str) -> re.Pattern[str] | None:
     """The compiled pattern, or ``None`` when it does not compile (cached either way)."""
     try:
         return re.compile(pattern)
-    except re.error:
-        return None
+    except (re.error, OverflowError, RecursionError, ValueError):
+        return None  # ValueError: a NUL in a pattern of some Python versions; the others: sizes
 
 
 def json_text(value: Any) -> str:
@@ -280,6 +280,8 @@ def _operand_problem(operator: str, operand: Any, path: str, problems: list[str]
             re.compile(operand)
         except re.error as error:
             return f"$regex {operand!r} is not a valid regular expression: {error}"
+        except (OverflowError, RecursionError, ValueError) as error:
+            return f"$regex {operand!r} is not a usable regular expression: {error}"
     elif operator == "$type":
         if operand not in TYPE_NAMES:
             return f"$type must be one of {', '.join(sorted(TYPE_NAMES))}, got {_show(operand)}"
@@ -340,7 +342,8 @@ def _compare_object(
     if exact:
         for key, item in actual.items():
             if key not in expected:
-                found.append(Mismatch(_key_path(path, key), MISSING, item, "unexpected key"))
+                reason = f"unexpected key (its value: {_show(item)})"
+                found.append(Mismatch(_key_path(path, key), MISSING, item, reason))
 
 
 def _compare_array(

@@ -397,7 +397,7 @@ class PlainMessage:
         enums: dict[str, dict[int, str]] = {}
         for field in descriptor.fields:
             kind = _PLAIN_TYPES.get(field.type)
-            if kind is None or _is_repeated(field) or field.has_presence:
+            if kind is None or is_repeated(field) or field.has_presence:
                 return None
             if field.enum_type is not None:
                 enums[field.name] = {v.number: v.name for v in field.enum_type.values}
@@ -722,7 +722,7 @@ def _normalize_field(value: Any, field: FieldDescriptor) -> Any:
             # JSON map keys are strings: YAML's `{1: x}` or `{true: x}` mean "1" and "true".
             return {_map_key(k): _normalize_single(v, value_field) for k, v in value.items()}
         return value
-    if _is_repeated(field) and isinstance(value, list):
+    if is_repeated(field) and isinstance(value, list):
         return [_normalize_single(v, field) for v in value]
     return _normalize_single(value, field)
 
@@ -735,7 +735,7 @@ def _map_key(key: Any) -> Any:
     return key
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
+def is_repeated(field: FieldDescriptor) -> bool:
     flag = getattr(field, "is_repeated", None)  # protobuf >= 6.31; ``label`` before
     if flag is not None:
         return bool(flag)

@@ -11,14 +11,16 @@ Pure: no I/O beyond what the caller puts in the context.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import ScenarioError
@@ -129,15 +131,59 @@ class Templates:
             raise TemplateProblem(f"template {text!r}: {type(exc).__name__}: {exc}") from exc
 
     def undeclared_names(self, text: str) -> set[str]:
-        """Top-level names a Jinja template uses that it does not define itself (none for a
-        Go template: its names are checked when it is parsed)."""
+        """Top-level names a Jinja template uses that it does not define itself, its
+        environment's globals aside (none for a Go template: its names are checked when it
+        is parsed)."""
         if is_go_template(text):
             return set()
-        try:
-            parsed = self._env.parse(text)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateProblem(f"template {text!r}: syntax error: {exc.message}") from exc
-        return set(meta.find_undeclared_variables(parsed)) - set(GLOBALS)
+        return set(template_use(text).names)
+
+
+@dataclass(frozen=True)
+class TemplateUse:
+    """What a Jinja template reads: the names it does not define itself (globals such as
+    ``uuid`` or ``range`` aside), ``name.attribute`` reads of them, the filters and tests
+    it applies."""
+
+    names: frozenset[str]
+    attributes: tuple[tuple[str, str], ...]
+    filters: frozenset[str]
+    tests: frozenset[str]
+
+
+_PARSER = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_PARSER.globals.update(GLOBALS)
+GLOBAL_NAMES: frozenset[str] = frozenset(_PARSER.globals)
+FILTER_NAMES: frozenset[str] = frozenset(_PARSER.filters)
+TEST_NAMES: frozenset[str] = frozenset(_PARSER.tests)
+
+
+@functools.lru_cache(maxsize=4096)
+def template_use(text: str) -> TemplateUse:
+    """What a Jinja template reads (cached); ``TemplateProblem`` for a syntax error."""
+    try:
+        parsed = _PARSER.parse(text)
+        read = meta.find_undeclared_variables(parsed)  # compiles: an unknown filter fails
+    except jinja2.TemplateAssertionError as exc:
+        raise TemplateProblem(f"template {text!r}: {exc.message}") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template {text!r}: syntax error: {exc.message}") from exc
+    except Exception as exc:  # the lexer's and compiler's own limits (nesting too deep)
+        raise TemplateProblem(f"template {text!r}: {type(exc).__name__}: {exc}") from exc
+    names = frozenset(read) - GLOBAL_NAMES
+    attributes: list[tuple[str, str]] = []
+    for access in parsed.find_all(nodes.Getattr):
+        if isinstance(access.node, nodes.Name) and access.node.name in names:
+            attributes.append((access.node.name, access.attr))
+    for item in parsed.find_all(nodes.Getitem):
+        key, target = item.arg, item.node
+        if not isinstance(target, nodes.Name) or target.name not in names:
+            continue
+        if isinstance(key, nodes.Const) and isinstance(key.value, str):
+            attributes.append((target.name, key.value))
+    filters = frozenset(f.name for f in parsed.find_all(nodes.Filter))
+    tests = frozenset(t.name for t in parsed.find_all(nodes.Test))
+    return TemplateUse(names, tuple(attributes), filters, tests)
 
 
 def template_strings(value: Any) -> list[str]:

@@ -52,6 +52,7 @@ from scenario_runner.matchers import compile_regex, json_text, scalar_equal
 __all__ = [
     "InputMatcher",
     "declared_fields",
+    "glob_is_valid",
     "glob_match",
     "header_similarity",
     "headers_match",
@@ -136,6 +137,11 @@ def glob_match(pattern: str, actual: Any) -> bool:
     """Go's ``path.Match`` of the whole text of ``actual``; a bad pattern never matches."""
     compiled = _glob_regex(pattern)
     return compiled is not None and compiled.fullmatch(json_text(actual)) is not None
+
+
+def glob_is_valid(pattern: str) -> bool:
+    """Whether a ``glob`` pattern is well formed (every ``[...]`` class closed and not empty)."""
+    return _glob_regex(pattern) is not None
 
 
 @functools.lru_cache(maxsize=1024)

@@ -76,6 +76,9 @@ class SourceDocument:
     # Where the key of each mapping entry is written (``marks`` has where its value starts,
     # which for a nested block is the line below).
     key_marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    # Every string value holding a "{" (a template, perhaps), with its path: template checks
+    # look at these instead of walking the whole document.
+    braced: list[tuple[PathKey, str]] = field(default_factory=list)
 
     def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
         """Line and column of the deepest known node on ``path`` (``key``: of the key that
@@ -194,7 +197,7 @@ def load_documents(text: str, file: str) -> list[SourceDocument]:
                 continue
             doc = SourceDocument(file=file, index=index, value=None, lines=lines)
             budget[0] = 0
-            doc.value = _build(loader, node, (), doc.marks, doc.key_marks, budget)
+            doc.value = _build(loader, node, (), doc, budget)
             documents.append(doc)
             index += 1
     except yaml.MarkedYAMLError as exc:
@@ -245,34 +248,44 @@ def _build(
     loader: _Loader,
     node: yaml.Node,
     path: PathKey,
-    marks: dict[PathKey, tuple[int, int]],
-    key_marks: dict[PathKey, tuple[int, int]],
+    doc: SourceDocument,
     budget: list[int],
 ) -> Any:
-    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-        if node.tag not in _PLAIN_TAGS:
-            # A safe loader builds plain maps and lists only: no !!python/…, !!set or custom tags.
-            raise yaml.constructor.ConstructorError(
-                None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
-            )
-        if len(path) >= MAX_DEPTH:
-            raise _OwnProblem(
-                None,
-                None,
-                f"nested deeper than {MAX_DEPTH} levels (the limit for a scenario or stub "
-                "file; aliases that refer to themselves nest without end)",
-                node.start_mark,
-            )
-        budget[0] += len(node.value) + 1
-        if budget[0] > budget[1]:
-            raise _OwnProblem(
-                None,
-                None,
-                f"aliases expand this document beyond {MAX_ALIAS_VALUES} values more than "
-                'its text holds (a "billion laughs" document?); write the values out',
-                node.start_mark,
-            )
+    doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.ScalarNode):  # most nodes: first
+        tag = node.tag
+        if tag == _STR_TAG:
+            if "{" in node.value:
+                doc.braced.append((path, node.value))
+            return node.value
+        if tag == _TIMESTAMP_TAG:
+            return str(node.value)  # keep dates as written: they are strings in protobuf JSON
+        construct = loader.yaml_constructors.get(tag)
+        if construct is None:
+            return loader.construct_object(node, deep=True)  # unknown tag: PyYAML's own error
+        return construct(loader, node)
+    if node.tag not in _PLAIN_TAGS:
+        # A safe loader builds plain maps and lists only: no !!python/…, !!set or custom tags.
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
+        )
+    if len(path) >= MAX_DEPTH:
+        raise _OwnProblem(
+            None,
+            None,
+            f"nested deeper than {MAX_DEPTH} levels (the limit for a scenario or stub "
+            "file; aliases that refer to themselves nest without end)",
+            node.start_mark,
+        )
+    budget[0] += len(node.value)
+    if budget[0] > budget[1]:
+        raise _OwnProblem(
+            None,
+            None,
+            f"aliases expand this document beyond {MAX_ALIAS_VALUES} values more than "
+            'its text holds (a "billion laughs" document?); write the values out',
+            node.start_mark,
+        )
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
         result: dict[Any, Any] = {}
@@ -290,7 +303,7 @@ def _build(
             entry = (*path, cast("str | int", key))
             start = key_node.start_mark
             if key in result:
-                first = key_marks[entry]
+                first = doc.key_marks[entry]
                 duplicate = _OwnProblem(
                     None,
                     None,
@@ -300,20 +313,7 @@ def _build(
                 )
                 duplicate.extra_marks = [(*first, "first written here")]
                 raise duplicate
-            key_marks[entry] = (start.line + 1, start.column + 1)
-            result[key] = _build(loader, value_node, entry, marks, key_marks, budget)
+            doc.key_marks[entry] = (start.line + 1, start.column + 1)
+            result[key] = _build(loader, value_node, entry, doc, budget)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(loader, item, (*path, i), marks, key_marks, budget)
-            for i, item in enumerate(node.value)
-        ]
-    tag = node.tag
-    if tag == _STR_TAG:
-        return node.value
-    if tag == _TIMESTAMP_TAG:
-        return str(node.value)  # keep dates as written: they are strings in protobuf JSON
-    construct = loader.yaml_constructors.get(tag)
-    if construct is None:
-        return loader.construct_object(node, deep=True)  # unknown tag: PyYAML's own error
-    return construct(loader, node)
+    return [_build(loader, item, (*path, i), doc, budget) for i, item in enumerate(node.value)]
