@@ -13,8 +13,16 @@ from typing import Any, TextIO
 
 from . import __version__
 from .config import CONFIG_FILE, Options, build_options, read_config_file
-from .engine import EXIT_CANNOT_START, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Run, Suite
-from .errors import ConfigError, ProtoCompileError, ScenarioError
+from .engine import (
+    EXIT_CANNOT_START,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Run,
+    Suite,
+    build_global_stubs,
+)
+from .errors import ConfigError, ProtoCompileError, ScenarioError, ScenarioFileError
 from .mock.hub import APP_NAME, USER_ID
 from .report.console import ConsoleReporter
 from .report.eventlog import format_events
@@ -114,7 +122,8 @@ def _validate(options: Options) -> int:
     try:
         suite = Suite(options, parse_outputs=True)
         loaded = suite.load()
-        suite.global_stubs()
+        left_out: list[ScenarioFileError] = []  # --stubs stubs a run leaves out (GripMock too)
+        build_global_stubs(suite.global_stubs(left_out), suite.registry, left_out)
     except ProtoCompileError as exc:
         _error(f"protos do not compile:\n{exc}")
         return EXIT_CANNOT_START
@@ -124,10 +133,13 @@ def _validate(options: Options) -> int:
     for broken in loaded.broken:
         for error in broken.errors:
             print(error, file=sys.stderr)
+    for problem in left_out:
+        print(f"--stubs: {problem}", file=sys.stderr)
     files = len({s.file for s in loaded.scenarios} | {b.file for b in loaded.broken})
     valid = len(loaded.scenarios)
-    print(f"{valid} valid, {len(loaded.broken)} invalid scenario(s) in {files} file(s)")
-    return EXIT_FAILED if loaded.broken else EXIT_OK
+    stubs = f", {len(left_out)} invalid --stubs stub(s)" if left_out else ""
+    print(f"{valid} valid, {len(loaded.broken)} invalid scenario(s) in {files} file(s){stubs}")
+    return EXIT_FAILED if loaded.broken or left_out else EXIT_OK
 
 
 def _list(options: Options) -> int:

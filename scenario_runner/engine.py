@@ -374,7 +374,7 @@ class Run:
             if options.shard:
                 Shard.parse(options.shard)
         except ProtoCompileError as exc:
-            raise StartupError(f"protos do not compile:\n{exc}") from exc
+            raise StartupError(f"protos do not compile: {exc}") from exc
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         except ScenarioError as exc:

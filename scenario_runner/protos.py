@@ -12,6 +12,7 @@ import hashlib
 import importlib.resources
 import operator
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -625,8 +626,19 @@ def _run_protoc(files: Sequence[str], roots: Sequence[Path]) -> bytes:
             err_file.seek(0)
             message = err_file.read().decode(errors="replace").strip()
         if code != 0 or not out.exists():
-            raise ProtoCompileError(_with_roots(message, roots) or f"protoc failed (exit {code})")
+            shown = _with_roots(_without_log_lines(message), roots)
+            raise ProtoCompileError(shown or f"protoc failed (exit {code})")
         return out.read_bytes()
+
+
+_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] |WARNING: All log messages before )"
+)
+
+
+def _without_log_lines(message: str) -> str:
+    """protoc's messages without the lines its logging library adds (``W0000 … parser.cc``)."""
+    return "\n".join(line for line in message.splitlines() if not _LOG_LINE.match(line))
 
 
 def _with_roots(message: str, roots: Sequence[Path]) -> str:

@@ -128,15 +128,34 @@ def _leaf_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]
         if len(branches) < 2 and error.validator == "oneOf":
             yield error  # several branches matched, or none is closer than the others
             continue
-        best = max(branches.values(), key=_branch_fitness)
+        here = len(error.absolute_path)
+        best = max(branches.values(), key=lambda found: _branch_fitness(found, here))
         yield from _leaf_errors(iter(best))
 
 
-def _branch_fitness(errors: list[ValidationError]) -> tuple[int, int, int]:
-    """The deeper its errors, and the fewer type or required errors at the top, the closer."""
+def _branch_fitness(errors: list[ValidationError], here: int) -> tuple[bool, int, int, int]:
+    """A branch of the value's own type first (``{adress: x}`` meant the object form, not
+    the string one); then the deeper its errors, the fewer type or required errors at the
+    top, the closer."""
+    own_type = not any(_wrong_type(e, here) for e in errors)
     depth = max(len(e.absolute_path) for e in errors)
     shallow = sum(1 for e in errors if e.validator in ("type", "required", "$ref"))
-    return (depth, -shallow, -len(errors))
+    return (own_type, depth, -shallow, -len(errors))
+
+
+def _wrong_type(error: ValidationError, here: int) -> bool:
+    """Whether the error says the value at depth ``here`` has the wrong type (also through
+    an ``anyOf`` / ``oneOf`` whose every branch says so)."""
+    if len(error.absolute_path) != here:
+        return False
+    if error.validator == "type":
+        return True
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        return all(any(_wrong_type(e, here) for e in found) for found in branches.values())
+    return False
 
 
 def _explain(error: ValidationError) -> tuple[list[str | int], str]:
