@@ -35,7 +35,7 @@ vars:
   tagged: "{{ session.id }}-{{ who }}"  # waits for the session id
   from_option: "{{ region }}"           # --var region
 session: {id: "{{ scenario.slug }}-{{ uuid() }}-{{ greeting }}"}
-timeout: "{{ from_option }}"
+timeout: "{{ '5s' if who else '1s' }}"
 stubs:
   - service: helloworld.Greeter
     method: SayHello
