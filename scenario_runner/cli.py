@@ -26,7 +26,8 @@ from .errors import ConfigError, ProtoCompileError, ScenarioError, ScenarioFileE
 from .mock.hub import APP_NAME, USER_ID
 from .report.console import ConsoleReporter
 from .report.eventlog import format_events
-from .results import ScenarioResult
+from .report.junit import write_junit
+from .results import Outcome, Problem, ScenarioResult
 from .scenario.loader import BrokenScenario
 from .scenario.schema import schema_text
 from .sessions import SessionNotFoundError, SqliteSessionService
@@ -37,6 +38,7 @@ COMMANDS = ("run", "validate", "list", "schema", "sessions", "serve")
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args.pop(0) if args and args[0] in COMMANDS else "run"
+    junit: list[Path] = []  # where a run that cannot start says why, once known
     try:
         if command == "schema":
             sys.stdout.write(schema_text())
@@ -49,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         parser = _parser(command)
         namespace = parser.parse_args(args)
-        options = build_options(vars(namespace), read_config_file(Path(CONFIG_FILE)))
+        junit.append(Path(getattr(namespace, "junit_xml", None) or Options().junit_xml))
+        config = read_config_file(Path(CONFIG_FILE))
+        if not getattr(namespace, "junit_xml", None) and config.get("junit_xml"):
+            junit.insert(0, Path(str(config.get("junit_xml"))))
+        options = build_options(vars(namespace), config)
         if command == "validate":
             return _validate(options)
         if command == "list":
@@ -57,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(options)
     except ConfigError as exc:
         _error(str(exc))
+        if command == "run":  # the JUnit file still says why, as for any run that cannot start
+            _report_cannot_start(junit[0] if junit else Options().junit_xml, exc)
         return EXIT_CANNOT_START
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -109,6 +117,20 @@ class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # bad options: exit 2, as the spec says
         self.print_usage(sys.stderr)
         raise ConfigError(message)
+
+
+def _report_cannot_start(path: Path, problem: ConfigError) -> None:
+    result = ScenarioResult(
+        file="scenario-run",
+        name="run could not start",
+        outcome=Outcome.ERRORED,
+        problem=Problem(problem.headline(), str(problem), "ConfigError"),
+        timestamp=time.time(),
+    )
+    try:
+        write_junit(path, [result])
+    except OSError as exc:
+        _error(f"cannot write {path}: {exc}")
 
 
 def _error(message: str, stream: TextIO | None = None) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .durations import parse_duration
 from .errors import ConfigError, Location, ScenarioFileError
+from .runner.select import Shard
 from .runner.services import ServiceSpec
 from .runner.targets import PLAIN_SCHEME, Target, TlsSettings
 from .scenario.schema import validate_config
@@ -230,6 +231,8 @@ def build_options(cli: Mapping[str, Any], config: ConfigFile | None = None) -> O
     for name in ("keyword", "shard"):
         if pick(name) is not None:
             values[name] = str(pick(name))
+    if "shard" in values:
+        Shard.parse(values["shard"])  # a bad --shard is refused by every command
     for name in ("tags", "skip_tags"):
         values[name] = tuple(str(t) for t in _as_list(pick(name)))
     values["fail_fast"] = bool(cli.get("fail_fast") or config.get("fail_fast"))

@@ -18,7 +18,7 @@ from typing import Any
 from ..durations import parse_duration
 from ..errors import ConfigError, Location, ScenarioFileError
 from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, compile_template, is_go_template
-from ..matchers import matcher_problems
+from ..matchers import MATCHER_OPERATORS, matcher_problems
 from ..mock.effects import effect_problems
 from ..mock.gripmock import DIRECTIVE_KEY, render_load_time
 from ..protos import MethodInfo, ProtoRegistry, descriptor_of
@@ -227,7 +227,7 @@ class Loader:
                 message = f"session id {session_id!r} cannot be sent as metadata: {problem}"
                 errors.append(doc.error(message, ("session", "id")))
         errors.extend(template_problems(doc, data, scenario.stubs, self.option_vars))
-        return (None if errors else scenario), errors
+        return (None if errors else scenario), _one_per_place(errors)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -280,7 +280,7 @@ class Loader:
                     )
         errors.extend(self._target(raw.get("target"), doc, (*path, "target")))
         for where, message in metadata_problems(raw.get("metadata"), (*path, "metadata")):
-            errors.append(doc.error(message, where))
+            errors.append(doc.error(message, where, key=message.startswith("invalid metadata key")))
         for key in ("message", "response", "responses", "headers", "trailers", "details"):
             if key in expect:
                 errors.extend(self._matchers(expect[key], doc, (*path, "expect", key)))
@@ -343,7 +343,10 @@ class Loader:
     @staticmethod
     def _matchers(value: Any, doc: SourceDocument, path: PathKey) -> list[ScenarioFileError]:
         """Value matchers that cannot work: unknown operators, bad operands, bad regexes."""
-        return [doc.error(message, where) for where, message in matcher_problems(value, path)]
+        return [
+            doc.error(message, where, key=_unknown_operator(where))
+            for where, message in matcher_problems(value, path)
+        ]
 
     def _method(
         self, call: str, doc: SourceDocument, path: PathKey
@@ -375,8 +378,9 @@ class Loader:
     ) -> list[ScenarioFileError]:
         if value is None:
             return []
+        # An unknown field is the key's mistake; an enum name the value's.
         return [
-            doc.error(message, where)
+            doc.error(message, where, key=" has no field " in message)
             for where, message in unknown_fields(value, message_class.DESCRIPTOR, path, enums=enums)
         ]
 
@@ -553,6 +557,23 @@ class Loader:
                 seen.add(key)
                 stubs.append(stub)
         return stubs
+
+
+def _one_per_place(errors: list[ScenarioFileError]) -> list[ScenarioFileError]:
+    """The first error at each place: two checks that find one mistake say it once."""
+    seen: set[tuple[str, str | None]] = set()
+    kept = []
+    for error in errors:
+        place = (str(error.location), error.path)
+        if place not in seen:
+            seen.add(place)
+            kept.append(error)
+    return kept
+
+
+def _unknown_operator(path: PathKey) -> bool:
+    last = path[-1] if path else None
+    return isinstance(last, str) and last.startswith("$") and last not in MATCHER_OPERATORS
 
 
 def _combined(errors: list[ScenarioFileError]) -> ScenarioFileError:

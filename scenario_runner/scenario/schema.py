@@ -129,6 +129,9 @@ def _leaf_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]
             yield error  # several branches matched, or none is closer than the others
             continue
         here = len(error.absolute_path)
+        if all(any(_wrong_type(e, here) for e in b) for b in branches.values()):
+            yield error  # of no branch's type: explained as "expected A or B"
+            continue
         best = max(branches.values(), key=lambda found: _branch_fitness(found, here))
         yield from _leaf_errors(iter(best))
 
@@ -194,6 +197,10 @@ def _explain(error: ValidationError) -> tuple[list[str | int], str]:
         )
         wanted = f" (expected {description})" if description else ""
         return path, f"{instance!r} is not a valid value{wanted}"
+    if validator in ("anyOf", "oneOf") and error.context:
+        kinds = list(dict.fromkeys(_type_names(error)))
+        if kinds:
+            return path, f"expected {' or '.join(kinds)}, got {_describe(instance)}"
     if validator == "oneOf":
         return path, "expected exactly one of 'call', 'unmatched' or 'stubs'"
     if validator == "maxProperties" and isinstance(instance, dict):
@@ -201,6 +208,22 @@ def _explain(error: ValidationError) -> tuple[list[str | int], str]:
     if validator == "dependentRequired":
         return path, error.message.replace("is a dependency of", "is required with")
     return path, error.message
+
+
+def _type_names(error: ValidationError) -> list[str]:
+    """The JSON types an ``anyOf`` / ``oneOf`` wanted when the value has none of them (empty
+    when a branch failed for another reason)."""
+    here = len(error.absolute_path)
+    names: list[str] = []
+    for sub in error.context or []:
+        if len(sub.absolute_path) != here:
+            continue
+        if sub.validator == "type":
+            wanted = sub.validator_value
+            names += [str(w) for w in wanted] if isinstance(wanted, list) else [str(wanted)]
+        elif sub.validator in ("anyOf", "oneOf"):
+            names += _type_names(sub)
+    return names if _wrong_type(error, here) else []
 
 
 def _describe(value: Any) -> str:

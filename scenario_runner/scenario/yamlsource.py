@@ -7,6 +7,7 @@ templates, failed expectations) can point at ``file:line:column`` and show the l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -153,6 +154,7 @@ def render_marks(lines: Sequence[str], marks: Sequence[Mark], context: int = 2) 
     return "\n".join(out)
 
 
+_ALIAS = re.compile(r"\*([^\s,\[\]{}]+)")
 _SHOWN_WIDTH = 160  # longer lines are shown as the part around the caret
 
 
@@ -216,6 +218,13 @@ def _yaml_error(exc: yaml.MarkedYAMLError, file: str, lines: Sequence[str]) -> S
     at = problem_mark or context_mark
     line, column = (at.line + 1, at.column + 1) if at else (1, 1)
     problem = exc.problem or "invalid YAML"
+    if problem == "found undefined alias" and 0 < line <= len(lines):
+        name = _ALIAS.match(lines[line - 1], column - 1)
+        problem += (
+            f" {name.group(1)!r} (an alias names an anchor, &name, written before it)"
+            if name
+            else ""
+        )
     marks: list[Mark] = [(line, column, problem if exc.context else "")]
     message = problem
     if exc.context:
