@@ -87,6 +87,8 @@ def execute(nodes: Sequence[Node], data: Any, funcs: Functions) -> str:
         _walk(nodes, data, state)
     except (_Break, _Continue) as exc:
         raise GoTemplateError("{{break}} or {{continue}} outside {{range}}") from exc
+    except RecursionError as exc:
+        raise GoTemplateError("the template nests too deeply to run") from exc
     return "".join(state.out)
 
 

@@ -36,7 +36,10 @@ STUB_DOT_FIELDS = frozenset(
 def name_problems(nodes: list[Node], dot_fields: frozenset[str] = STUB_DOT_FIELDS) -> list[str]:
     """Every undefined variable, and every field of the top-level dot not in ``dot_fields``."""
     problems: list[str] = []
-    _walk(nodes, {"$"}, True, dot_fields, problems)
+    try:
+        _walk(nodes, {"$"}, True, dot_fields, problems)
+    except RecursionError:
+        problems.append("the template nests too deeply")
     return list(dict.fromkeys(problems))
 
 

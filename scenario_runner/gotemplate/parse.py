@@ -225,7 +225,10 @@ def parse(source: str) -> list[Node]:
     if rest:
         pieces.append(("text", rest))
     parser = _Parser(pieces)
-    nodes, terminator = parser.block(top=True)
+    try:
+        nodes, terminator = parser.block(top=True)
+    except RecursionError as exc:  # ((((…)))) or {{if}} blocks thousands deep
+        raise GoTemplateSyntaxError("the template nests too deeply") from exc
     if terminator is not None:
         raise GoTemplateSyntaxError(f"unexpected {{{{{terminator}}}}}")
     return nodes

@@ -19,7 +19,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from ..gotemplate import is_go_template
-from ..matchers import compile_regex, metadata_text
+from ..matchers import metadata_text, regex_error
 from ..mock.gripmock import DIRECTIVE_KEY
 from ..mock.matching import glob_is_valid
 from ..mock.stubs import build_stub, status_details
@@ -426,15 +426,8 @@ def _patterns(value: Any, path: PathKey, section: str) -> Iterator[Problem]:
 
 def regex_problem(pattern: str) -> str | None:
     """Why a ``matches`` pattern does not compile (Python's ``re``), or ``None``."""
-    if compile_regex(pattern) is not None:  # cached: the mock compiles the same patterns
-        return None
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"{pattern!r} is not a valid regular expression: {exc}"
-    except (OverflowError, RecursionError) as exc:  # absurd repetition counts, deep groups
-        return f"{pattern!r} is not a usable regular expression: {exc}"
-    return None
+    problem = regex_error(pattern)
+    return None if problem is None else f"{pattern!r} is {problem}"
 
 
 def glob_problem(pattern: str) -> str | None:
