@@ -142,6 +142,8 @@ def describe_mismatches(verdict: Verdict, expect: Mapping[str, Any], result: Cal
         lines.append(f"  expected {key}: {_json(expect[key])}")
         lines.append(f"  actual {key}:   {_json(actual)}")
     message = result.message.strip()
+    if "\n" not in message and any(m.path == "status" for m in verdict.mismatches):
+        message = ""  # the status line above has said it whole
     if "\n" in message:  # a long explanation (the mock's NOT_FOUND text): once, as a block
         lines.append(f"  actual status: {result.status.name}, message:")
         lines.extend(f"    | {line}" if line else "    |" for line in message.splitlines())
