@@ -45,22 +45,27 @@ def message_problem(
 ) -> Problem | None:
     """Why ``value`` (with its templates left out) is not a valid ``descriptor`` message, at
     the deepest path that explains it; ``None`` when it parses (or is itself a template)."""
-    literal = _without_templates(value)
-    if literal is _TEMPLATE:
-        return None
     cls = _message_class(descriptor)
     plan = registry.plain_plan(descriptor)
-    if plan is not None and plan.accepts(literal):
+    if plan is not None and plan.accepts(value) and not _braced(value):
         try:  # the common case: scalar fields of the right types (what from_json does first)
-            cls(**literal)
+            cls(**value)
             return None
         except (TypeError, ValueError):
             pass
+    literal = _without_templates(value)
+    if literal is _TEMPLATE:
+        return None
     try:
         registry.from_json(cls, literal)
     except ValueError as exc:
         return _locate(registry, descriptor, literal, path, str(exc))
     return None
+
+
+def _braced(value: dict[str, Any]) -> bool:
+    """Whether a mapping of scalars holds a string with "{" (a template, perhaps)."""
+    return any(type(item) is str and "{" in item for item in value.values())
 
 
 def _message_class(descriptor: Descriptor) -> Any:
