@@ -66,50 +66,33 @@ def template_problems(
     check = _Checker(document)
     by_part: dict[str, list[tuple[PathKey, str]]] = {}
     for path, text in document.braced:
-        if path and isinstance(path[0], str) and Templates.is_template(text):
-            by_part.setdefault(path[0], []).append((path, text))
-    scenario_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
-    assert isinstance(scenario_vars, dict)
-    defined = frozenset(str(k) for k in scenario_vars) | option_vars
-    # vars, in order: those that read `session` wait until the session id is known
-    var_texts: dict[Any, list[tuple[PathKey, str]]] = {}
-    for path, text in by_part.get("vars", ()):
-        var_texts.setdefault(path[1], []).append((path, text))
-    deferred = {
-        key
-        for key, texts in var_texts.items()
-        if key not in option_vars and _SESSION in _names_read(texts)
-    }
-    plain_vars = frozenset(str(k) for k in scenario_vars if k not in deferred)
-    seen: set[str] = set()
-    for key in scenario_vars:
-        if key in option_vars:
-            continue  # --var / --vars-file win: this value is never rendered
-        if key in deferred:
-            known = _BASE | {_SESSION} | option_vars | plain_vars | seen
-        else:
-            known = _BASE | option_vars | (seen - deferred)
-        check.texts(var_texts.get(key, ()), known)
-        seen.add(str(key))
-    check.texts(
-        [(p, t) for p, t in by_part.get("session", ()) if p == ("session", "id")],
-        _BASE | option_vars | plain_vars,
-    )
-    check.texts(by_part.get("timeout", ()), _BASE | option_vars | defined)
+        if path and Templates.is_template(text):
+            by_part.setdefault(str(path[0]), []).append((path, text))
+    scenario_vars = data.get("vars")
+    if not isinstance(scenario_vars, dict):
+        scenario_vars = {}
+    defined = option_vars.union(map(str, scenario_vars)) if scenario_vars else option_vars
+    plain_vars = defined
+    if "vars" in by_part:
+        plain_vars = _check_vars(check, by_part["vars"], scenario_vars, option_vars)
+    if "session" in by_part:
+        texts = [(p, t) for p, t in by_part["session"] if p == ("session", "id")]
+        check.texts(texts, _BASE | option_vars | plain_vars)
+    if "timeout" in by_part:
+        check.texts(by_part["timeout"], _BASE | option_vars | defined)
     everything = _BASE | {_SESSION} | defined
-    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
-    assert isinstance(steps, list)
-    saved_before: list[frozenset[str]] = []
+    steps = data.get("steps")
     saved: set[str] = set()
-    for step in steps:
-        saved_before.append(frozenset(saved))
+    known_at: dict[int, frozenset[str]] = {}  # what the templates of step i see
+    for index, step in enumerate(steps if isinstance(steps, list) else ()):
+        known_at[index] = everything.union(saved) if saved else everything
         save = step.get("save") if isinstance(step, dict) else None
         if isinstance(save, dict):
-            saved.update(str(k) for k in save)
+            saved.update(map(str, save))
     for path, text in by_part.get("steps", ()):
         if len(path) > 2 and path[2] != "name" and isinstance(path[1], int):
-            check.text(path, text, everything | saved_before[path[1]])
-    known = everything | saved
+            check.text(path, text, known_at.get(path[1], everything))
+    known = everything.union(saved) if saved else everything
     check.texts(by_part.get("verify", ()), known)
     for path, text in by_part.get("stubs", ()):
         check.stub_text(document, path, 2, text, known, data["stubs"][path[1]])
@@ -119,6 +102,38 @@ def template_problems(
             if path[:width] == stub.path and Templates.is_template(text):
                 check.stub_text(stub.document, path, width, text, known, stub.raw)
     return check.errors
+
+
+def _check_vars(
+    check: _Checker,
+    texts: Sequence[tuple[PathKey, str]],
+    scenario_vars: dict[Any, Any],
+    option_vars: frozenset[str],
+) -> frozenset[str]:
+    """Check the templates of ``vars`` in order; the names known once the session starts
+    (those that wait for ``session.id`` are not)."""
+    by_var: dict[Any, list[tuple[PathKey, str]]] = {}
+    for path, text in texts:
+        by_var.setdefault(path[1], []).append((path, text))
+    # those that read `session` wait until the session id is known
+    deferred = {
+        key
+        for key, found in by_var.items()
+        if key not in option_vars and _SESSION in _names_read(found)
+    }
+    plain_vars = frozenset(str(k) for k in scenario_vars if k not in deferred)
+    seen: set[str] = set()
+    for key in scenario_vars:
+        if key in option_vars:
+            continue  # --var / --vars-file win: this value is never rendered
+        if key in by_var:
+            if key in deferred:
+                known = _BASE | {_SESSION} | option_vars | plain_vars | seen
+            else:
+                known = _BASE | option_vars | (seen - deferred)
+            check.texts(by_var[key], known)
+        seen.add(str(key))
+    return plain_vars
 
 
 def _names_read(texts: Sequence[tuple[PathKey, str]]) -> set[str]:
@@ -134,6 +149,7 @@ class _Checker:
     def __init__(self, document: SourceDocument) -> None:
         self.document = document
         self.errors: list[ScenarioFileError] = []
+        self._per_call: dict[frozenset[str], frozenset[str]] = {}
 
     def texts(self, texts: Sequence[tuple[PathKey, str]], known: frozenset[str]) -> None:
         for path, text in texts:
@@ -173,7 +189,10 @@ class _Checker:
         if key == "dataTemplate" or (whole and key in ("data", "stream")):
             self.text(path, text, known, dialect=_GO, document=document)
         elif key in _PER_CALL:
-            self.text(path, text, known | CALL_NAMES, dialect=_EITHER, document=document)
+            with_call = self._per_call.get(known)
+            if with_call is None:
+                with_call = self._per_call[known] = known | CALL_NAMES
+            self.text(path, text, with_call, dialect=_EITHER, document=document)
         else:
             dialect = _EITHER if key in _GO_STATIC else _JINJA
             self.text(path, text, known, dialect=dialect, document=document, static_output=True)
