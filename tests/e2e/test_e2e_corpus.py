@@ -198,3 +198,43 @@ def test_each_run_case_is_one_clear_message(
             assert case["message"] in result.problem("run could not start")
         else:
             assert outcomes == {"good scenario runs": "passed"}
+
+
+# -- what a run will know: targets and --var names ----------------------------------------------
+
+USES_NAMES = """
+name: calls orders with a region
+steps:
+  - call: helloworld.Greeter/SayHello
+    target: orders
+    request: {name: "{{ region }}"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "problem"),
+    [
+        ("", [], "steps[0].target: unknown target 'orders'"),
+        ("", ["--target", "orders=127.0.0.1:1"], "'region' is undefined here"),
+        ("targets: {orders: 'localhost:1'}\n", ["--var", "region=eu"], None),
+        ("vars: {region: eu}\n", ["--target", "orders=grpcs://orders.internal:443"], None),
+        (
+            "services:\n  orders: {command: [x], address: '127.0.0.1:1'}\n",
+            ["--vars-file", "vars.yaml"],
+            None,
+        ),
+    ],
+)
+def test_validate_knows_the_targets_and_names_a_run_will_have(
+    project: Project, setup: str, args: list[str], problem: str | None
+) -> None:
+    project.write("scenarios/names.yaml", USES_NAMES)
+    project.write("scenario-run.yaml", setup or "{}\n")
+    project.write("vars.yaml", "region: eu\n")
+    result = project.run("validate", "scenarios", *args, junit=None)
+    if problem is None:
+        assert result.code == 0, result.output
+        assert "1 valid, 0 invalid scenario(s)" in result.stdout
+    else:
+        assert result.code == 1
+        assert "scenarios/names.yaml:" in result.stderr and problem in result.stderr
