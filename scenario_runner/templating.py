@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import math
 import re
 import unicodedata
 import uuid
@@ -21,6 +22,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import ScenarioError
@@ -53,13 +55,45 @@ def _uuid() -> str:
 GLOBALS: Mapping[str, Callable[[], str]] = {"uuid": _uuid, "now": _now}
 
 
+_MAX_POWER_DIGITS = 10_000  # `9**9**9` would compute for ever
+_MAX_REPEAT = 1_000_000  # `'x' * 10**9` would fill memory
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, and arithmetic that cannot be made to run away: a power
+    with more than 10,000 digits, a string or list repeated to more than a million items,
+    is a template error."""
+
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _huge_power(left, right):
+            raise SecurityError(f"{left!r} ** {right!r} is too large to compute")
+        if operator == "*" and _huge_repeat(left, right):
+            raise SecurityError(f"a repetition of more than {_MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _huge_power(base: Any, exponent: Any) -> bool:
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (base, exponent)):
+        return False
+    if isinstance(base, float) or isinstance(exponent, float) or abs(base) < 2:
+        return False  # floats overflow to an error, not to a long computation
+    return bool(exponent * math.log10(abs(base)) > _MAX_POWER_DIGITS)
+
+
+def _huge_repeat(left: Any, right: Any) -> bool:
+    for items, count in ((left, right), (right, left)):
+        if isinstance(items, (str, list, tuple)) and isinstance(count, int):
+            return len(items) * count > _MAX_REPEAT
+    return False
+
+
 class Templates:
     """Compiles and caches templates; one instance per run."""
 
     def __init__(self) -> None:
-        self._env = ImmutableSandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, autoescape=False
-        )
+        self._env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False)
         self._env.globals.update(GLOBALS)
         self._expressions: dict[str, Any] = {}
         self._templates: dict[str, jinja2.Template] = {}
@@ -151,7 +185,7 @@ class TemplateUse:
     tests: frozenset[str]
 
 
-_PARSER = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_PARSER = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False)
 _PARSER.globals.update(GLOBALS)
 GLOBAL_NAMES: frozenset[str] = frozenset(_PARSER.globals)
 FILTER_NAMES: frozenset[str] = frozenset(_PARSER.filters)

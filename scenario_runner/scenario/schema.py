@@ -95,15 +95,24 @@ def validate_stub_item(
 def _validate(
     document: SourceDocument, value: Any, prefix: tuple[str | int, ...], definition: str | None
 ) -> list[ScenarioFileError]:
-    if _fast_validator(definition).is_valid(value):
-        return []
+    try:
+        if _fast_validator(definition).is_valid(value):
+            return []
+        checked = value
+    except ValueError:  # a key that is no string (`5: x`): JSON objects have text keys
+        checked = _text_keys(value)
+        if _fast_validator(definition).is_valid(checked):
+            return []
     # Invalid: the Python validator explains why, with the error tree we turn into messages.
-    found = list(_leaf_errors(_validator(definition).iter_errors(value)))
-    found.sort(key=lambda e: document.position((*prefix, *e.absolute_path)))
+    found = list(_leaf_errors(_validator(definition).iter_errors(checked)))
+    found.sort(key=lambda e: document.position((*prefix, *_as_written(value, e.absolute_path))))
     errors: list[ScenarioFileError] = []
     seen: set[tuple[Any, ...]] = set()
     for error in found:
+        if error.validator == "not" and not isinstance(error.instance, dict):
+            continue  # "not both keys" holds vacuously for a non-object: its type error says it
         path, message = _explain(error)
+        path = _as_written(value, path)
         key = (tuple(path), message)
         if key in seen:
             continue
@@ -114,6 +123,40 @@ def _validate(
         if len(errors) == _MAX_ERRORS:
             break
     return errors
+
+
+def _text_keys(value: Any) -> Any:
+    """``value`` with every mapping key as text, as JSON Schema sees objects."""
+    if isinstance(value, dict):
+        return {_key_text(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_keys(item) for item in value]
+    return value
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
+
+
+def _as_written(value: Any, path: Sequence[Any]) -> list[Any]:
+    """A schema error's path with each key as the document writes it (``5``, not ``"5"``)."""
+    out: list[Any] = []
+    for part in path:
+        if isinstance(value, dict) and part not in value:
+            part = next((k for k in value if _key_text(k) == part), part)
+        value = (
+            value.get(part)
+            if isinstance(value, dict)
+            else (
+                value[part]
+                if isinstance(value, list) and isinstance(part, int) and part < len(value)
+                else None
+            )
+        )
+        out.append(part)
+    return out
 
 
 def _leaf_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]:
