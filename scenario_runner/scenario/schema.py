@@ -98,11 +98,10 @@ def _validate(
     try:
         if _fast_validator(definition).is_valid(value):
             return []
-        checked = value
     except ValueError:  # a key that is no string (`5: x`): JSON objects have text keys
-        checked = _text_keys(value)
-        if _fast_validator(definition).is_valid(checked):
+        if _fast_validator(definition).is_valid(_text_keys(value)):
             return []
+    checked = _text_keys(value)
     # Invalid: the Python validator explains why, with the error tree we turn into messages.
     found = list(_leaf_errors(_validator(definition).iter_errors(checked)))
     found.sort(key=lambda e: document.position((*prefix, *_as_written(value, e.absolute_path))))

@@ -52,7 +52,11 @@ scalars = st.one_of(
 def _values(children: Any) -> Any:
     return st.one_of(
         st.lists(children, max_size=4),
-        st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), children, max_size=5),
+        st.dictionaries(
+            st.sampled_from(KEYS) | st.text(max_size=6) | st.integers(-3, 3) | st.booleans(),
+            children,
+            max_size=5,
+        ),
     )
 
 
