@@ -501,7 +501,14 @@ class Loader:
                     location=Location(shown, int(line.group(1)) if line else None),
                 ) from exc
         stubs: list[StubSource] = []
-        for document in load_documents(text, shown):
+        try:
+            documents = load_documents(text, shown)
+        except ScenarioFileError as exc:
+            if resolved.suffix == ".json" and exc.message.startswith("invalid YAML: "):
+                exc.message = "invalid JSON: " + exc.message.removeprefix("invalid YAML: ")
+                exc.args = (exc.message,)
+            raise
+        for document in documents:
             if document.value is None:
                 continue  # an empty document: a trailing `---`
             problems = validate_stub_file(document)
