@@ -18,8 +18,18 @@ from typing import Any, TextIO
 
 from . import __version__
 from .config import CONFIG_FILE, Options, build_options, read_config_file
-from .engine import EXIT_CANNOT_START, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Run, Suite
-from .errors import ConfigError, ProtoCompileError, ScenarioError
+from .engine import (
+    EXIT_CANNOT_START,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Run,
+    Suite,
+    build_global_stubs,
+    cannot_start_result,
+    write_report,
+)
+from .errors import ConfigError, ProtoCompileError, ScenarioError, ScenarioFileError
 from .mock.hub import APP_NAME, USER_ID
 from .report.console import ConsoleReporter
 from .report.kept import session_line, session_text
@@ -35,6 +45,7 @@ COMMANDS = ("run", "validate", "list", "schema", "sessions", "serve")
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args.pop(0) if args and args[0] in COMMANDS else "run"
+    junit: list[Path] = []  # where a run that cannot start says why, once known
     try:
         if command == "schema":
             sys.stdout.write(schema_text())
@@ -47,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         parser = _parser(command)
         namespace = parser.parse_args(args)
-        options = build_options(vars(namespace), read_config_file(Path(CONFIG_FILE)))
+        junit.append(Path(getattr(namespace, "junit_xml", None) or Options().junit_xml))
+        config = read_config_file(Path(CONFIG_FILE))
+        if not getattr(namespace, "junit_xml", None) and config.get("junit_xml"):
+            junit.insert(0, Path(str(config.get("junit_xml"))))
+        options = build_options(vars(namespace), config)
         if command == "validate":
             return _validate(options)
         if command == "list":
@@ -55,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(options)
     except ConfigError as exc:
         _error(str(exc))
+        if command == "run":  # the JUnit file still says why, as for any run that cannot start
+            _report_cannot_start(junit[0] if junit else Options().junit_xml, exc)
         return EXIT_CANNOT_START
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -112,6 +129,12 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+def _report_cannot_start(path: Path, problem: ConfigError) -> None:
+    trouble = write_report(path, [cannot_start_result(str(problem), "ConfigError")])
+    if trouble is not None:
+        _error(trouble)
+
+
 def _error(message: str, stream: TextIO | None = None) -> None:
     print(f"scenario-run: error: {message}", file=stream or sys.stderr)
 
@@ -123,7 +146,8 @@ def _validate(options: Options) -> int:
     try:
         suite = Suite(options, parse_outputs=True)
         loaded = suite.load()
-        suite.global_stubs()
+        left_out: list[ScenarioFileError] = []  # --stubs stubs a run leaves out (GripMock too)
+        build_global_stubs(suite.global_stubs(left_out), suite.registry, left_out)
     except ProtoCompileError as exc:
         _error(f"protos do not compile:\n{exc}")
         return EXIT_CANNOT_START
@@ -133,10 +157,13 @@ def _validate(options: Options) -> int:
     for broken in loaded.broken:
         for error in broken.errors:
             print(error, file=sys.stderr)
+    for problem in left_out:
+        print(f"--stubs: {problem}", file=sys.stderr)
     files = len({s.file for s in loaded.scenarios} | {b.file for b in loaded.broken})
     valid = len(loaded.scenarios)
-    print(f"{valid} valid, {len(loaded.broken)} invalid scenario(s) in {files} file(s)")
-    return EXIT_FAILED if loaded.broken else EXIT_OK
+    stubs = f", {len(left_out)} invalid --stubs stub(s)" if left_out else ""
+    print(f"{valid} valid, {len(loaded.broken)} invalid scenario(s) in {files} file(s){stubs}")
+    return EXIT_FAILED if loaded.broken or left_out else EXIT_OK
 
 
 def _list(options: Options) -> int:

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .durations import parse_duration
 from .errors import ConfigError, Location, ScenarioFileError
+from .runner.select import Shard
 from .runner.services import ServiceSpec
 from .runner.targets import PLAIN_SCHEME, Target, TlsSettings
 from .scenario.schema import validate_config
+from .scenario.sourcefile import read_source
 from .scenario.yamlsource import PathKey, SourceDocument, load_documents
 
 CONFIG_FILE = "scenario-run.yaml"
@@ -114,11 +114,9 @@ def read_config_file(path: Path) -> ConfigFile:
         return ConfigFile()
     shown = str(path)
     try:
-        documents = load_documents(path.read_text(encoding="utf-8"), shown)
+        documents = load_documents(read_source(path, shown), shown)
     except ScenarioFileError as exc:
         raise _config_error(exc) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {shown}: {exc}", location=Location(shown)) from exc
     documents = [d for d in documents if d.value is not None]
     if not documents:
         return ConfigFile(folder=path.parent)
@@ -179,14 +177,21 @@ def parse_pairs(values: Sequence[str], what: str) -> dict[str, str]:
 
 
 def read_vars_file(path: Path) -> dict[str, Any]:
+    """The variables of ``--vars-file`` (one YAML mapping), read as scenario files are."""
+    shown = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"--vars-file: cannot read {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--vars-file {path}: invalid YAML: {exc}") from exc
+        documents = load_documents(read_source(path, shown), shown)
+    except ScenarioFileError as exc:
+        raise ConfigError(
+            f"--vars-file: {exc.message}", location=exc.location, snippet=exc.snippet
+        ) from exc
+    values = [d for d in documents if d.value is not None]
+    if len(values) > 1:
+        raise ConfigError("--vars-file: expected one YAML document", location=values[1].locate(()))
+    data = values[0].value if values else {}
     if not isinstance(data, dict):
-        raise ConfigError(f"--vars-file {path}: expected a mapping of name: value")
+        where = values[0].locate(()) if values else Location(shown)
+        raise ConfigError("--vars-file: expected a mapping of name: value", location=where)
     return data
 
 
@@ -226,6 +231,8 @@ def build_options(cli: Mapping[str, Any], config: ConfigFile | None = None) -> O
     for name in ("keyword", "shard"):
         if pick(name) is not None:
             values[name] = str(pick(name))
+    if "shard" in values:
+        Shard.parse(values["shard"])  # a bad --shard is refused by every command
     for name in ("tags", "skip_tags"):
         values[name] = tuple(str(t) for t in _as_list(pick(name)))
     values["fail_fast"] = bool(cli.get("fail_fast") or config.get("fail_fast"))

@@ -54,12 +54,21 @@ Item = Scenario | BrokenScenario
 class Suite:
     """Protos, scenario files and selection: everything a run knows before it starts."""
 
-    def __init__(self, options: Options, *, parse_outputs: bool = False) -> None:
+    def __init__(self, options: Options, *, parse_outputs: bool = True) -> None:
         self.options = options
         self.registry = self._compile()
+        # What can be known before running is checked while loading, for a run as for
+        # `validate`: the names --var defines, the targets a step may call.
+        targets = [*options.targets, *(s.name for s in options.services if s.address)]
         cache = options.cache_dir
         documents = DocumentCache(cache / "documents") if cache is not None else None
-        self.loader = Loader(self.registry, parse_outputs=parse_outputs, documents=documents)
+        self.loader = Loader(
+            self.registry,
+            parse_outputs=parse_outputs,
+            documents=documents,
+            option_vars=options.vars,
+            targets=targets,
+        )
 
     def _compile(self) -> ProtoRegistry:
         options = self.options
@@ -403,7 +412,7 @@ class Run:
             if options.shard:
                 Shard.parse(options.shard)
         except ProtoCompileError as exc:
-            raise StartupError(f"protos do not compile:\n{exc}") from exc
+            raise StartupError(f"protos do not compile: {exc}") from exc
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         except ScenarioError as exc:
@@ -519,23 +528,33 @@ class Run:
             await run_all(scenarios, ctx, on_result or self._finished, should_stop)
 
     def _cannot_start(self, message: str, started_at: float) -> RunReport:
-        result = ScenarioResult(
-            file="scenario-run",
-            name="run could not start",
-            outcome=Outcome.ERRORED,
-            problem=Problem(message.splitlines()[0], message, "StartupError"),
-            timestamp=time.time(),
-        )
+        result = cannot_start_result(message)
         report = RunReport([result], time.perf_counter() - started_at, startup_problem=message)
-        report.report_problem = self._write([result])
+        report.report_problem = write_report(self.options.junit_xml, [result])
         return report
 
     def _write(self, results: Sequence[ScenarioResult]) -> str | None:
-        try:
-            write_junit(self.options.junit_xml, results)
-        except OSError as exc:
-            return f"cannot write {self.options.junit_xml}: {exc}"
-        return None
+        return write_report(self.options.junit_xml, results)
+
+
+def cannot_start_result(message: str, kind: str = "StartupError") -> ScenarioResult:
+    """The one errored test case of a run that could not start, saying why."""
+    return ScenarioResult(
+        file="scenario-run",
+        name="run could not start",
+        outcome=Outcome.ERRORED,
+        problem=Problem(message.splitlines()[0], message, kind),
+        timestamp=time.time(),
+    )
+
+
+def write_report(path: Path, results: Sequence[ScenarioResult]) -> str | None:
+    """Write the JUnit file; what went wrong, when it could not be written."""
+    try:
+        write_junit(path, results)
+    except OSError as exc:
+        return f"cannot write {path}: {exc}"
+    return None
 
 
 def _needs_one_process(options: Options) -> bool:

@@ -27,6 +27,7 @@ import functools
 import json
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import ge, gt, le, lt
@@ -45,6 +46,7 @@ __all__ = [
     "json_text",
     "matcher_problems",
     "parse_int",
+    "regex_error",
     "scalar_equal",
 ]
 
@@ -135,9 +137,28 @@ def scalar_equal(expected: Any, actual: Any) -> bool:
 def compile_regex(pattern: str) -> re.Pattern[str] | None:
     """The compiled pattern, or ``None`` when it does not compile (cached either way)."""
     try:
-        return re.compile(pattern)
-    except re.error:
+        return _compiled(pattern)
+    except (re.error, OverflowError, RecursionError, ValueError):
+        return None  # ValueError: a NUL in a pattern of some Python versions; the others: sizes
+
+
+def regex_error(pattern: str) -> str | None:
+    """Why ``pattern`` does not compile (``re``'s words), or ``None`` when it does."""
+    if compile_regex(pattern) is not None:
         return None
+    try:
+        _compiled(pattern)
+    except re.error as error:
+        return f"not a valid regular expression: {error}"
+    except (OverflowError, RecursionError, ValueError) as error:
+        return f"not a usable regular expression: {error}"
+    return None  # pragma: no cover - compile_regex said it does not compile
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    with warnings.catch_warnings():  # "[[" warns of a future set syntax; it works today
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile(pattern)
 
 
 def json_text(value: Any) -> str:
@@ -276,12 +297,11 @@ def _operand_problem(operator: str, operand: Any, path: str, problems: list[str]
     if operator == "$regex":
         if not isinstance(operand, str):
             return f"$regex needs a string pattern, got {_show(operand)}"
-        try:
-            re.compile(operand)
-        except re.error as error:
-            return f"$regex {operand!r} is not a valid regular expression: {error}"
+        problem = regex_error(operand)
+        if problem is not None:
+            return f"$regex {operand!r} is {problem}"
     elif operator == "$type":
-        if operand not in TYPE_NAMES:
+        if not isinstance(operand, str) or operand not in TYPE_NAMES:
             return f"$type must be one of {', '.join(sorted(TYPE_NAMES))}, got {_show(operand)}"
     elif operator == "$any":
         if not isinstance(operand, bool):
@@ -340,7 +360,8 @@ def _compare_object(
     if exact:
         for key, item in actual.items():
             if key not in expected:
-                found.append(Mismatch(_key_path(path, key), MISSING, item, "unexpected key"))
+                reason = f"unexpected key (its value: {_show(item)})"
+                found.append(Mismatch(_key_path(path, key), MISSING, item, reason))
 
 
 def _compare_array(
@@ -416,7 +437,7 @@ def _regex_failure(pattern: Any, actual: Any) -> str | None:
 
 
 def _type_failure(type_name: Any, actual: Any) -> str | None:
-    if type_name not in TYPE_NAMES:
+    if not isinstance(type_name, str) or type_name not in TYPE_NAMES:
         return f"unknown $type {_show(type_name)}"
     found = _json_type(actual)
     if found == type_name or (type_name == "number" and found == "integer"):

@@ -12,6 +12,7 @@ import hashlib
 import importlib.resources
 import operator
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -397,7 +398,7 @@ class PlainMessage:
         enums: dict[str, dict[int, str]] = {}
         for field in descriptor.fields:
             kind = _PLAIN_TYPES.get(field.type)
-            if kind is None or _is_repeated(field) or field.has_presence:
+            if kind is None or is_repeated(field) or field.has_presence:
                 return None
             if field.enum_type is not None:
                 enums[field.name] = {v.number: v.name for v in field.enum_type.values}
@@ -485,6 +486,9 @@ def compile_protos(
     ``.pb`` / ``.protoset`` file is a serialized ``FileDescriptorSet`` (``protoc
     --descriptor_set_out --include_imports``), loaded as it is.
     """
+    missing = [str(p) for p in import_paths if not p.is_dir()]
+    if missing:
+        raise ProtoCompileError(f"import path (-I) not found: {', '.join(missing)}")
     sets = [_read_descriptor_set(s) for s in sources if _is_descriptor_set(s)]
     files = find_proto_files(sources)
     if not files and not sets:
@@ -514,9 +518,16 @@ def compile_protos(
 
 def _read_descriptor_set(path: Path) -> descriptor_pb2.FileDescriptorSet:
     try:
-        return descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
+        found = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
     except (OSError, DecodeError) as exc:
         raise ProtoCompileError(f"{path}: not a FileDescriptorSet ({exc})") from exc
+    if not found.file or not all(f.name for f in found.file):
+        # protobuf reads many a byte string as an empty message: say so rather than serve nothing
+        raise ProtoCompileError(
+            f"{path}: not a FileDescriptorSet (it describes no .proto file; build it with "
+            "protoc --descriptor_set_out=FILE --include_imports)"
+        )
+    return found
 
 
 def _merge_sets(
@@ -625,8 +636,66 @@ def _run_protoc(files: Sequence[str], roots: Sequence[Path]) -> bytes:
             err_file.seek(0)
             message = err_file.read().decode(errors="replace").strip()
         if code != 0 or not out.exists():
-            raise ProtoCompileError(_with_roots(message, roots) or f"protoc failed (exit {code})")
+            shown = _with_roots(
+                _one_per_place(_explained_imports(_without_log_lines(message))), roots
+            )
+            raise ProtoCompileError(shown or f"protoc failed (exit {code})")
         return out.read_bytes()
+
+
+_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] |WARNING: All log messages before )"
+)
+
+
+def _without_log_lines(message: str) -> str:
+    """protoc's messages without the lines its logging library adds (``W0000 … parser.cc``)."""
+    return "\n".join(line for line in message.splitlines() if not _LOG_LINE.match(line))
+
+
+_NOT_FOUND = re.compile(r"^(?P<file>[^:]+): File not found\.$")
+_IMPORT_FAILED = re.compile(r'Import "(?P<file>[^"]+)" was not found or had errors\.$')
+
+
+_PLACE = re.compile(r"^[^:\s]+:\d+:\d+: ")
+
+
+def _one_per_place(message: str) -> str:
+    """protoc's first message at each ``file:line:column`` (what follows there is its echo)."""
+    seen: set[str] = set()
+    out = []
+    for line in message.splitlines():
+        place = _PLACE.match(line)
+        if place is not None:
+            if place.group() in seen:
+                continue
+            seen.add(place.group())
+        out.append(line)
+    return "\n".join(out)
+
+
+def _explained_imports(message: str) -> str:
+    """An import protoc cannot find: said once, at the import line, with what to do."""
+    lines = message.splitlines()
+    absent = {m.group("file") for line in lines if (m := _NOT_FOUND.match(line))}
+    failed_in: set[str] = set()  # files whose imports failed: their "not defined" follow
+    out = []
+    for line in lines:
+        if line.endswith("is not defined.") and line.partition(":")[0] in failed_in:
+            continue
+        found = _NOT_FOUND.match(line)
+        if found and any(f'Import "{found.group("file")}"' in other for other in lines):
+            continue  # said below, at the import
+        failed = _IMPORT_FAILED.search(line)
+        if failed:
+            failed_in.add(line.partition(":")[0])
+        if failed and failed.group("file") in absent:
+            line = line.replace(
+                "was not found or had errors.",
+                "was not found: add the folder that holds it with -I/--import-path",
+            )
+        out.append(line)
+    return "\n".join(out)
 
 
 def _with_roots(message: str, roots: Sequence[Path]) -> str:
@@ -722,7 +791,7 @@ def _normalize_field(value: Any, field: FieldDescriptor) -> Any:
             # JSON map keys are strings: YAML's `{1: x}` or `{true: x}` mean "1" and "true".
             return {_map_key(k): _normalize_single(v, value_field) for k, v in value.items()}
         return value
-    if _is_repeated(field) and isinstance(value, list):
+    if is_repeated(field) and isinstance(value, list):
         return [_normalize_single(v, field) for v in value]
     return _normalize_single(value, field)
 
@@ -735,7 +804,7 @@ def _map_key(key: Any) -> Any:
     return key
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
+def is_repeated(field: FieldDescriptor) -> bool:
     flag = getattr(field, "is_repeated", None)  # protobuf >= 6.31; ``label`` before
     if flag is not None:
         return bool(flag)

@@ -11,15 +11,19 @@ Pure: no I/O beyond what the caller puts in the context.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import math
 import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import jinja2
 
+from .errors import ScenarioError
 from .gotemplate import is_go_template
 
 GoRenderer = Callable[[str], Any]
@@ -28,12 +32,14 @@ _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$"
 _MARKERS = ("{{", "{%", "{#")
 
 
-class TemplateProblem(Exception):
-    """A template failed; ``path`` says where inside the rendered value (keys, indexes)."""
+class TemplateProblem(ScenarioError):
+    """A template failed; ``key_path`` says where inside the rendered value (keys, indexes).
+
+    The caller knows the file and turns it into a ``TemplateError`` at that place."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.path: list[str | int] = []
+        self.key_path: list[str | int] = []
 
 
 def _now() -> str:
@@ -45,6 +51,56 @@ def _uuid() -> str:
 
 
 GLOBALS: Mapping[str, Callable[[], str]] = {"uuid": _uuid, "now": _now}
+
+
+_MAX_POWER_DIGITS = 10_000  # `9**9**9` would compute for ever
+_MAX_REPEAT = 1_000_000  # `'x' * 10**9` would fill memory
+
+
+@functools.cache
+def _sandbox_class() -> Any:
+    """Jinja's immutable sandbox, and arithmetic that cannot be made to run away: a power
+    with more than 10,000 digits, a string or list repeated to more than a million items,
+    is a template error. Jinja is imported here, by the first template (a suite without
+    any never pays for it)."""
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Sandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"**", "*"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "**" and _huge_power(left, right):
+                raise SecurityError(f"{left!r} ** {right!r} is too large to compute")
+            if operator == "*" and _huge_repeat(left, right):
+                raise SecurityError(f"a repetition of more than {_MAX_REPEAT} items")
+            return super().call_binop(context, operator, left, right)
+
+    return Sandbox
+
+
+def new_environment() -> Any:
+    """A sandboxed Jinja environment: undefined names are errors, our globals are there."""
+    import jinja2
+
+    env = _sandbox_class()(undefined=jinja2.StrictUndefined, autoescape=False)
+    env.globals.update(GLOBALS)
+    return env
+
+
+def _huge_power(base: Any, exponent: Any) -> bool:
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (base, exponent)):
+        return False
+    if isinstance(base, float) or isinstance(exponent, float) or abs(base) < 2:
+        return False  # floats overflow to an error, not to a long computation
+    return bool(exponent * math.log10(abs(base)) > _MAX_POWER_DIGITS)
+
+
+def _huge_repeat(left: Any, right: Any) -> bool:
+    for items, count in ((left, right), (right, left)):
+        if isinstance(items, (str, list, tuple)) and isinstance(count, int):
+            return len(items) * count > _MAX_REPEAT
+    return False
 
 
 class Templates:
@@ -59,12 +115,7 @@ class Templates:
     @property
     def _env(self) -> Any:
         if self._jinja is None:
-            import jinja2
-            from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-            env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-            env.globals.update(GLOBALS)
-            self._jinja = env
+            self._jinja = new_environment()
         return self._jinja
 
     @staticmethod
@@ -91,7 +142,7 @@ class Templates:
                 try:
                     rendered[key] = self.render(item, context, go)
                 except TemplateProblem as exc:
-                    exc.path.insert(0, key)
+                    exc.key_path.insert(0, key)
                     raise
             return rendered
         if isinstance(value, list):
@@ -100,7 +151,7 @@ class Templates:
                 try:
                     items.append(self.render(item, context, go))
                 except TemplateProblem as exc:
-                    exc.path.insert(0, index)
+                    exc.key_path.insert(0, index)
                     raise
             return items
         return value
@@ -136,18 +187,70 @@ class Templates:
             raise TemplateProblem(f"template {text!r}: {type(exc).__name__}: {exc}") from exc
 
     def undeclared_names(self, text: str) -> set[str]:
-        """Top-level names a Jinja template uses that it does not define itself (none for a
-        Go template: its names are checked when it is parsed)."""
+        """Top-level names a Jinja template uses that it does not define itself, its
+        environment's globals aside (none for a Go template: its names are checked when it
+        is parsed)."""
         if is_go_template(text):
             return set()
-        import jinja2
-        from jinja2 import meta
+        return set(template_use(text).names)
 
-        try:
-            parsed = self._env.parse(text)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateProblem(f"template {text!r}: syntax error: {exc.message}") from exc
-        return set(meta.find_undeclared_variables(parsed)) - set(GLOBALS)
+
+@dataclass(frozen=True)
+class TemplateUse:
+    """What a Jinja template reads: the names it does not define itself (globals such as
+    ``uuid`` or ``range`` aside), ``name.attribute`` reads of them, the filters and tests
+    it applies."""
+
+    names: frozenset[str]
+    attributes: tuple[tuple[str, str], ...]
+    filters: frozenset[str]
+    tests: frozenset[str]
+
+
+@functools.cache
+def _parser() -> Any:
+    return new_environment()
+
+
+def filter_names() -> frozenset[str]:
+    """The filters a template may use."""
+    return frozenset(_parser().filters)
+
+
+def test_names() -> frozenset[str]:
+    """The tests (``is defined``, ...) a template may use."""
+    return frozenset(_parser().tests)
+
+
+@functools.lru_cache(maxsize=4096)
+def template_use(text: str) -> TemplateUse:
+    """What a Jinja template reads (cached); ``TemplateProblem`` for a syntax error."""
+    import jinja2
+    from jinja2 import meta, nodes
+
+    try:
+        parsed = _parser().parse(text)
+        read = meta.find_undeclared_variables(parsed)  # compiles: an unknown filter fails
+    except jinja2.TemplateAssertionError as exc:
+        raise TemplateProblem(f"template {text!r}: {exc.message}") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template {text!r}: syntax error: {exc.message}") from exc
+    except Exception as exc:  # the lexer's and compiler's own limits (nesting too deep)
+        raise TemplateProblem(f"template {text!r}: {type(exc).__name__}: {exc}") from exc
+    names = frozenset(read) - frozenset(_parser().globals)
+    attributes: list[tuple[str, str]] = []
+    for access in parsed.find_all(nodes.Getattr):
+        if isinstance(access.node, nodes.Name) and access.node.name in names:
+            attributes.append((access.node.name, access.attr))
+    for item in parsed.find_all(nodes.Getitem):
+        key, target = item.arg, item.node
+        if not isinstance(target, nodes.Name) or target.name not in names:
+            continue
+        if isinstance(key, nodes.Const) and isinstance(key.value, str):
+            attributes.append((target.name, key.value))
+    filters = frozenset(f.name for f in parsed.find_all(nodes.Filter))
+    tests = frozenset(t.name for t in parsed.find_all(nodes.Test))
+    return TemplateUse(names, tuple(attributes), filters, tests)
 
 
 def template_strings(value: Any) -> list[str]:

@@ -157,7 +157,7 @@ def test_missing_key_uses_the_missing_sentinel() -> None:
 
 def test_unexpected_key_in_exact_mode() -> None:
     [mismatch] = compare({"a": 1}, {"a": 1, "b": 2}, exact=True, path="r")
-    assert mismatch == Mismatch("r.b", MISSING, 2, "unexpected key")
+    assert mismatch == Mismatch("r.b", MISSING, 2, "unexpected key (its value: 2)")
 
 
 def test_exact_mode_applies_to_nested_objects_in_arrays() -> None:

@@ -79,7 +79,7 @@ def test_problems_say_what_and_where(
 ) -> None:
     with pytest.raises(TemplateProblem) as info:
         templates.render(value, NAMES)
-    assert info.value.path == path
+    assert info.value.key_path == path
     for word in words:
         assert word in str(info.value)
 
@@ -120,3 +120,17 @@ def test_a_template_cannot_change_the_values_it_is_given(templates: Templates) -
         with pytest.raises(TemplateProblem):
             templates.render(text, given)
     assert given == {"request": {"name": "ada", "tags": ["a"]}}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{{ 9 ** 9999999 }}", "9 ** 9999999 is too large to compute"),
+        ("{{ 'x' * 10**9 }}", "a repetition of more than 1000000 items"),
+        ("{{ [0] * 10**8 }}", "a repetition of more than 1000000 items"),
+    ],
+)
+def test_arithmetic_cannot_run_away(text: str, problem: str) -> None:
+    with pytest.raises(TemplateProblem, match=re.escape(problem)):
+        Templates().render(text, {})
+    assert Templates().render("{{ 2 ** 10 }} {{ 'ab' * 2 }}", {}) == "1024 abab"

@@ -21,12 +21,14 @@ from typing import Any
 from .execute import GoTemplateError, execute
 from .fakes import FakerRoot
 from .functions import LOAD_TIME, base_functions
+from .names import STUB_DOT_FIELDS, name_problems
 from .parse import KEYWORDS, GoTemplateSyntaxError, Node, parse
 from .values import MISSING, JsonList, JsonMap, go_json, go_print
 
 __all__ = [
     "LOAD_TIME",
     "MISSING",
+    "STUB_DOT_FIELDS",
     "FakerRoot",
     "GoTemplate",
     "GoTemplateError",
@@ -38,6 +40,7 @@ __all__ = [
     "go_json",
     "go_print",
     "is_go_template",
+    "name_problems",
 ]
 
 _FUNCTIONS = base_functions()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from ..errors import ScenarioError
 from .parse import (
     Action,
     Branch,
@@ -37,7 +38,7 @@ _MAX_OUTPUT = 8 * 1024 * 1024  # characters: a runaway `range` stops here
 _MAX_STEPS = 1_000_000
 
 
-class GoTemplateError(Exception):
+class GoTemplateError(ScenarioError):
     """The template failed while rendering; the message says where and why."""
 
 
@@ -86,6 +87,8 @@ def execute(nodes: Sequence[Node], data: Any, funcs: Functions) -> str:
         _walk(nodes, data, state)
     except (_Break, _Continue) as exc:
         raise GoTemplateError("{{break}} or {{continue}} outside {{range}}") from exc
+    except RecursionError as exc:
+        raise GoTemplateError("the template nests too deeply to run") from exc
     return "".join(state.out)
 
 

@@ -178,6 +178,7 @@ def _slice(value: Any, *bounds: Any) -> Any:
     return value[start:end]
 
 
+_MAX_WIDTH = 1_000_000  # a template's whole output stops at 8 Mi characters anyway
 _VERB = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d+|\*))?([a-zA-Z%])")
 
 
@@ -198,6 +199,9 @@ def _sprintf(layout: str, *args: Any) -> str:
         flags, width, precision, verb = match.groups()
         if verb == "%":
             return "%"
+        for number in (width, precision):
+            if number and number != "*" and int(number) > _MAX_WIDTH:
+                raise ValueError(f"a width or precision above {_MAX_WIDTH} in {match.group()!r}")
         value = take()
         if value is MISSING:
             return f"%!{verb}(MISSING)"

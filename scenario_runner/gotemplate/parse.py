@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Union
 
+from ..errors import ScenarioError
+
 __all__ = ["GoTemplateSyntaxError", "Node", "parse"]
 
 KEYWORDS = frozenset(
@@ -21,7 +23,7 @@ KEYWORDS = frozenset(
 )
 
 
-class GoTemplateSyntaxError(ValueError):
+class GoTemplateSyntaxError(ScenarioError, ValueError):
     """The text is not a valid Go template; the message names the offending part."""
 
 
@@ -223,7 +225,10 @@ def parse(source: str) -> list[Node]:
     if rest:
         pieces.append(("text", rest))
     parser = _Parser(pieces)
-    nodes, terminator = parser.block(top=True)
+    try:
+        nodes, terminator = parser.block(top=True)
+    except RecursionError as exc:  # ((((…)))) or {{if}} blocks thousands deep
+        raise GoTemplateSyntaxError("the template nests too deeply") from exc
     if terminator is not None:
         raise GoTemplateSyntaxError(f"unexpected {{{{{terminator}}}}}")
     return nodes

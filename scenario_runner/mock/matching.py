@@ -52,6 +52,7 @@ from scenario_runner.matchers import compile_regex, json_text, scalar_equal
 __all__ = [
     "InputMatcher",
     "declared_fields",
+    "glob_is_valid",
     "glob_match",
     "header_similarity",
     "headers_match",
@@ -80,20 +81,39 @@ class InputMatcher:
         """Build from a GripMock object (``{"equals": …, "ignoreArrayOrder": true}``)."""
         if not data:
             return cls()
+        if not isinstance(data, Mapping):
+            return cls(equals=_NEVER)
         ignore = data.get("ignoreArrayOrder", data.get("ignore_array_order", False))
         any_of = data.get("anyOf") or ()
+        blocks = (
+            tuple(cls.from_mapping(block) for block in any_of if isinstance(block, Mapping))
+            if isinstance(any_of, (list, tuple))
+            else (cls(equals=_NEVER),)
+        )
         return cls(
-            equals=data.get("equals") or None,
-            contains=data.get("contains") or None,
-            matches=data.get("matches") or None,
+            equals=_section(data.get("equals")),
+            contains=_section(data.get("contains")),
+            matches=_section(data.get("matches")),
             ignore_array_order=bool(ignore),
-            glob=data.get("glob") or None,
-            any_of=tuple(cls.from_mapping(block) for block in any_of if isinstance(block, Mapping)),
+            glob=_section(data.get("glob")),
+            any_of=blocks,
         )
 
     @property
     def is_empty(self) -> bool:
         return not (self.equals or self.contains or self.matches or self.glob or self.any_of)
+
+
+# A section that is not a mapping (``equals: 5``) cannot describe a message: it matches
+# nothing, as a key that no request holds. The loader's schema refuses such stubs; a stub
+# built another way must still not break the mock.
+_NEVER: Final[Mapping[str, Any]] = {"\x00never": object()}
+
+
+def _section(value: Any) -> Mapping[str, Any] | None:
+    if not value:
+        return None
+    return value if isinstance(value, Mapping) else _NEVER
 
 
 # -- request matching ----------------------------------------------------------------------------
@@ -138,6 +158,11 @@ def glob_match(pattern: str, actual: Any) -> bool:
     return compiled is not None and compiled.fullmatch(json_text(actual)) is not None
 
 
+def glob_is_valid(pattern: str) -> bool:
+    """Whether a ``glob`` pattern is well formed (every ``[...]`` class closed and not empty)."""
+    return _glob_regex(pattern) is not None
+
+
 @functools.lru_cache(maxsize=1024)
 def _glob_regex(pattern: str) -> re.Pattern[str] | None:
     out: list[str] = []
@@ -160,7 +185,10 @@ def _glob_regex(pattern: str) -> re.Pattern[str] | None:
             body = body[1:] if negate else body
             if not body:
                 return None
-            escaped = "".join("\\" + c if c in "\\]" else c for c in body)
+            escaped = "".join(
+                "\\" + c if c in "\\][&~|" or (c == "-" and body[k - 1 : k] == "-") else c
+                for k, c in enumerate(body)
+            )  # literal in Go's classes; Python would read `[[`, `&&`, `--` as set operations
             out.append(f"[{'^/' if negate else ''}{escaped}]")
             i = end
         else:

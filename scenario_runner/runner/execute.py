@@ -79,7 +79,7 @@ class ScenarioRun:
         try:
             return self.ctx.templates.render(value, names)
         except TemplateProblem as exc:
-            raise self.file_error(str(exc), (*path, *exc.path), TemplateError) from exc
+            raise self.file_error(str(exc), (*path, *exc.key_path), TemplateError) from exc
 
     # -- phases --------------------------------------------------------------------------
 

@@ -76,8 +76,9 @@ def check(
     mismatches: list[Mismatch] = []
     if result.status is not expected_status:
         reason = f"expected {expected_status.name}, got {result.status.name}"
-        if result.message:
-            reason += f" ({result.message})"
+        headline = _first_line(result.message)
+        if headline:  # the whole message is shown once, with the actual status
+            reason += f" ({headline})"
         mismatches.append(Mismatch("status", expected_status.name, result.status.name, reason))
     if "message" in expect:
         mismatches += compare(expect["message"], result.message, path="message")
@@ -150,11 +151,24 @@ def describe_mismatches(verdict: Verdict, expect: Mapping[str, Any], result: Cal
         actual = result.response if key == "response" else result.responses
         lines.append(f"  expected {key}: {_json(expect[key])}")
         lines.append(f"  actual {key}:   {_json(actual)}")
-    lines.append(
-        f"  actual status: {result.status.name}"
-        + (f" ({result.message})" if result.message else "")
-    )
+    message = result.message.strip()
+    if "\n" not in message and any(m.path == "status" for m in verdict.mismatches):
+        message = ""  # the status line above has said it whole
+    if "\n" in message:  # a long explanation (the mock's NOT_FOUND text): once, as a block
+        lines.append(f"  actual status: {result.status.name}, message:")
+        lines.extend(f"    | {line}" if line else "    |" for line in message.splitlines())
+    else:
+        lines.append(
+            f"  actual status: {result.status.name}" + (f" ({message})" if message else "")
+        )
     return "\n".join(lines)
+
+
+def _first_line(message: str) -> str:
+    """A status message's first line, marked as cut when there is more."""
+    text = (message or "").strip()
+    first, _, rest = text.partition("\n")
+    return f"{first.strip()} …" if rest.strip() else first.strip()
 
 
 def _json(value: Any) -> str:

@@ -14,8 +14,9 @@ from ..errors import TemplateError
 from ..mock.stubs import Stub, build_stub
 from ..protos import ProtoRegistry, descriptor_of, normalize_stub_input
 from ..scenario.model import StubSource
+from ..scenario.values import locate_output_error
 from ..scenario.yamlsource import PathKey, SourceDocument
-from ..templating import TemplateProblem, Templates, template_strings
+from ..templating import GoRenderer, TemplateProblem, Templates, template_strings
 
 STUB_CALL_NAMES = frozenset({"request", "headers", "attempt"})
 _STATIC_OUTPUT_KEYS = frozenset({"code", "delay", "headers", "trailers", "details"})
@@ -109,7 +110,10 @@ class ScenarioStubs:
                 context=self.names,
             )
         except ValueError as exc:
-            raise doc.error(f"invalid stub: {exc}", (*source.path, "output")) from exc
+            where, message = locate_output_error(
+                self.registry, source.method, output, source.path, exc
+            )
+            raise doc.error(message, where) from exc
 
     def _render_static(self, value: Any, path: PathKey, doc: SourceDocument) -> Any:
         """Render the templates of a stub output part that only use the session's names."""
@@ -126,13 +130,20 @@ class ScenarioStubs:
                     "output data, stream and error",
                     where,
                 )
-        return self._render(value, path, doc)
+        # A Go template (in `headers` or `delay`) is left as it is: the mock renders it per call.
+        return self._render(value, path, doc, go=_unchanged)
 
-    def _render(self, value: Any, path: PathKey, doc: SourceDocument) -> Any:
+    def _render(
+        self, value: Any, path: PathKey, doc: SourceDocument, go: GoRenderer | None = None
+    ) -> Any:
         try:
-            return self.templates.render(value, self.names)
+            return self.templates.render(value, self.names, go)
         except TemplateProblem as exc:
-            raise doc.error(str(exc), (*path, *exc.path), TemplateError) from exc
+            raise doc.error(str(exc), (*path, *exc.key_path), TemplateError) from exc
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 def template_paths(value: Any, path: PathKey) -> list[tuple[PathKey, str]]:

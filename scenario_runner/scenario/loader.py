@@ -6,6 +6,7 @@ One broken document never hides the others: every problem becomes a ``BrokenScen
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -17,15 +18,26 @@ from typing import Any, Protocol
 from ..durations import parse_duration
 from ..errors import ConfigError, Location, ScenarioFileError
 from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, compile_template, is_go_template
-from ..matchers import matcher_problems
+from ..matchers import MATCHER_OPERATORS, matcher_problems
 from ..mock.effects import effect_problems
 from ..mock.gripmock import DIRECTIVE_KEY, render_load_time
-from ..protos import MethodInfo, ProtoRegistry
+from ..protos import MethodInfo, ProtoRegistry, descriptor_of
+from ..runner.context import MOCK_TARGET
 from ..runner.expectations import PathNotFound, parse_path
+from ..runner.targets import Target, is_address
 from ..templating import Templates
 from .fields import unknown_fields
 from .model import Retry, Scenario, Step, StubSource, Verification
 from .schema import validate_scenario, validate_stub_file, validate_stub_item
+from .sourcefile import read_source
+from .templatecheck import template_problems
+from .values import (
+    message_problem,
+    metadata_problems,
+    metadata_value_problem,
+    output_problem,
+    pattern_problems,
+)
 from .yamlsource import DocumentCache, PathKey, SourceDocument, load_documents
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -114,11 +126,18 @@ class Loader:
         *,
         parse_outputs: bool = False,
         documents: DocumentCache | None = None,
+        option_vars: Iterable[str] = (),
+        targets: Iterable[str] | None = None,
     ) -> None:
+        """``option_vars``: the names ``--var``, ``--vars-file`` and the config define;
+        ``targets``: the names a step's ``target:`` may use (besides ``mock`` and
+        ``host:port``), ``None`` to leave targets unchecked."""
         self.registry = registry
         self.parse_outputs = parse_outputs
         self.documents = documents  # parsed scenario files, kept between runs
         self.root = (root or Path.cwd()).resolve()
+        self.option_vars = frozenset(option_vars)
+        self.targets = None if targets is None else frozenset(targets)
         self._stub_files: dict[Path, list[StubSource]] = {}
 
     # -- scenario files ------------------------------------------------------------------
@@ -138,7 +157,7 @@ class Loader:
         the piece does not read as it should alone: the whole file must be loaded)."""
         shown = display_path(path, self.root)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_source(path, shown)
             if piece is None:
                 documents = load_documents(text, shown, cache=self.documents)
             else:
@@ -155,11 +174,6 @@ class Loader:
             if piece is not None:
                 raise PieceUnreadable(shown) from exc
             return [], [BrokenScenario(shown, path.name, [exc], (file_index, 0), _line(exc))]
-        except (OSError, UnicodeDecodeError) as exc:
-            if piece is not None:
-                raise PieceUnreadable(shown) from exc
-            error = ScenarioFileError(f"cannot read file: {exc}", location=Location(shown))
-            return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
         # An empty document (a trailing `---`, a file of comments) holds nothing to run.
         documents = [document for document in documents if document.value is not None]
         if not documents and piece is not None:
@@ -251,7 +265,14 @@ class Loader:
                         self._fields(raw["with"], method.input_type, doc, (*path, "with"))
                     )
             scenario.verify.append(Verification(i, raw, method, path))
-        return (None if errors else scenario), errors
+        session_id = session.get("id")
+        if isinstance(session_id, str) and not Templates.is_template(session_id):
+            problem = metadata_value_problem(session_id) if session_id else "it is empty"
+            if problem:
+                message = f"session id {session_id!r} cannot be sent as metadata: {problem}"
+                errors.append(doc.error(message, ("session", "id")))
+        errors.extend(template_problems(doc, data, scenario.stubs, self.option_vars))
+        return (None if errors else scenario), _one_per_place(errors)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -287,15 +308,11 @@ class Loader:
                         (*path, "expect", "response"),
                     )
                 )
-            errors.extend(
-                self._fields(raw.get("request"), method.input_type, doc, (*path, "request"))
-            )
+            errors.extend(self._request(raw.get("request"), method, doc, (*path, "request")))
             requests = raw.get("requests")
             if isinstance(requests, list):
                 for i, item in enumerate(requests):
-                    errors.extend(
-                        self._fields(item, method.input_type, doc, (*path, "requests", i))
-                    )
+                    errors.extend(self._request(item, method, doc, (*path, "requests", i)))
             out_type = method.output_type
             errors.extend(
                 self._fields(expect.get("response"), out_type, doc, (*path, "expect", "response"))
@@ -306,6 +323,9 @@ class Loader:
                     errors.extend(
                         self._fields(item, out_type, doc, (*path, "expect", "responses", i))
                     )
+        errors.extend(self._target(raw.get("target"), doc, (*path, "target")))
+        for where, message in metadata_problems(raw.get("metadata"), (*path, "metadata")):
+            errors.append(doc.error(message, where, key=message.startswith("invalid metadata key")))
         for key in ("message", "response", "responses", "headers", "trailers", "details"):
             if key in expect:
                 errors.extend(self._matchers(expect[key], doc, (*path, "expect", key)))
@@ -332,10 +352,46 @@ class Loader:
         step = Step(index, str(raw.get("name", "")), raw, method, retry, path)
         return (None if errors else step), errors
 
+    def _request(
+        self, value: Any, method: MethodInfo, doc: SourceDocument, path: PathKey
+    ) -> list[ScenarioFileError]:
+        """Unknown fields and enum names; once the names are right, values of the wrong type."""
+        errors = self._fields(value, method.input_type, doc, path)
+        if errors or value is None:
+            return errors
+        problem = message_problem(self.registry, descriptor_of(method.input_type), value, path)
+        return [doc.error(problem[1], problem[0])] if problem is not None else []
+
+    def _target(self, value: Any, doc: SourceDocument, path: PathKey) -> list[ScenarioFileError]:
+        """A ``target:`` nobody declares (when the run's targets are known)."""
+        if self.targets is None or not isinstance(value, str) or Templates.is_template(value):
+            return []
+        if value == MOCK_TARGET or value in self.targets:
+            return []
+        if is_address(value):
+            try:
+                Target.parse(value, value)
+            except ConfigError as exc:
+                return [doc.error(exc.message, path)]
+            return []
+        known = ", ".join([MOCK_TARGET, *sorted(self.targets)])
+        close = difflib.get_close_matches(value, [MOCK_TARGET, *self.targets], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return [
+            doc.error(
+                f"unknown target {value!r}: {hint}give --target {value}=HOST:PORT, declare it "
+                f"in scenario-run.yaml, or write host:port (targets: {known})",
+                path,
+            )
+        ]
+
     @staticmethod
     def _matchers(value: Any, doc: SourceDocument, path: PathKey) -> list[ScenarioFileError]:
         """Value matchers that cannot work: unknown operators, bad operands, bad regexes."""
-        return [doc.error(message, where) for where, message in matcher_problems(value, path)]
+        return [
+            doc.error(message, where, key=_unknown_operator(where))
+            for where, message in matcher_problems(value, path)
+        ]
 
     def _method(
         self, call: str, doc: SourceDocument, path: PathKey
@@ -357,13 +413,20 @@ class Loader:
         return f"service {full} has no method {name!r} (methods: {methods})"
 
     def _fields(
-        self, value: Any, message_class: Any, doc: SourceDocument, path: PathKey
+        self,
+        value: Any,
+        message_class: Any,
+        doc: SourceDocument,
+        path: PathKey,
+        *,
+        enums: bool = True,
     ) -> list[ScenarioFileError]:
         if value is None:
             return []
+        # An unknown field is the key's mistake; an enum name the value's.
         return [
-            doc.error(message, where)
-            for where, message in unknown_fields(value, message_class.DESCRIPTOR, path)
+            doc.error(message, where, key=" has no field " in message)
+            for where, message in unknown_fields(value, message_class.DESCRIPTOR, path, enums=enums)
         ]
 
     # -- stubs ---------------------------------------------------------------------------
@@ -391,9 +454,19 @@ class Loader:
                 continue
             for section in ("equals", "contains", "matches", "glob"):
                 value = matcher.get(section)
-                errors.extend(self._fields(value, method.input_type, doc, (*where_path, section)))
+                errors.extend(
+                    self._fields(
+                        value,
+                        method.input_type,
+                        doc,
+                        (*where_path, section),
+                        enums=section in ("equals", "contains"),  # the others are patterns
+                    )
+                )
             for i, block in enumerate(matcher.get("anyOf") or []):
                 matchers.append(((*where_path, "anyOf", i), block))
+        for where, message in pattern_problems(raw, path):
+            errors.append(doc.error(message, where))
         output = raw.get("output") or {}
         if not (output.get("template") is True or "dataTemplate" in output):
             data = output.get("data")
@@ -413,6 +486,12 @@ class Loader:
                     errors.append(doc.error(f"template {text!r}: {exc}", where))
         for where, message in effect_problems(raw.get("effects"), self.registry):
             errors.append(doc.error(message, (*path, "effects", *where)))
+        if self.parse_outputs and not errors:
+            # What the mock would refuse when the stub is registered: values of the wrong
+            # type (down to the field), error details, an output of the wrong shape.
+            problem = output_problem(self.registry, method, raw.get("output"), path)
+            if problem is not None:
+                errors.append(doc.error(problem[1], problem[0]))
         return (None if errors else StubSource(raw, doc, path, method)), errors
 
     def _output_message(
@@ -426,17 +505,7 @@ class Loader:
             and "stream" not in method.output_type.DESCRIPTOR.fields_by_name
         ):
             return []  # GripMock's older `data: {stream: [...]}` form of a stream
-        errors = self._fields(value, method.output_type, doc, path)
-        # A run parses static outputs once, when it registers the stub (an error there points
-        # here too); `validate` has no run, so it parses them now.
-        if self.parse_outputs and not errors and not _has_template(value):
-            try:
-                self.registry.from_json(method.output_type, value)
-            except ValueError as exc:
-                errors.append(
-                    doc.error(f"not a valid {method.output_type.DESCRIPTOR.full_name}: {exc}", path)
-                )
-        return errors
+        return self._fields(value, method.output_type, doc, path)
 
     def _stub_file_entry(
         self, doc: SourceDocument, relative: str, path: PathKey
@@ -466,12 +535,7 @@ class Loader:
         if cached is not None and skipped is None:
             return cached
         shown = display_path(resolved, self.root)
-        try:
-            text = resolved.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScenarioFileError(
-                f"cannot read stub file: {exc}", location=Location(shown)
-            ) from exc
+        text = read_source(resolved, shown)
         if resolved.suffix != ".json":
             try:
                 text = render_load_time(text)
@@ -482,7 +546,14 @@ class Loader:
                     location=Location(shown, int(line.group(1)) if line else None),
                 ) from exc
         stubs: list[StubSource] = []
-        for document in load_documents(text, shown):
+        try:
+            documents = load_documents(text, shown)
+        except ScenarioFileError as exc:
+            if resolved.suffix == ".json" and exc.message.startswith("invalid YAML: "):
+                exc.message = "invalid JSON: " + exc.message.removeprefix("invalid YAML: ")
+                exc.args = (exc.message,)
+            raise
+        for document in documents:
             if document.value is None:
                 continue  # an empty document: a trailing `---`
             problems = validate_stub_file(document)
@@ -540,6 +611,23 @@ class Loader:
         return stubs
 
 
+def _one_per_place(errors: list[ScenarioFileError]) -> list[ScenarioFileError]:
+    """The first error at each place: two checks that find one mistake say it once."""
+    seen: set[tuple[str, str | None]] = set()
+    kept = []
+    for error in errors:
+        place = (str(error.location), error.path)
+        if place not in seen:
+            seen.add(place)
+            kept.append(error)
+    return kept
+
+
+def _unknown_operator(path: PathKey) -> bool:
+    last = path[-1] if path else None
+    return isinstance(last, str) and last.startswith("$") and last not in MATCHER_OPERATORS
+
+
 def _combined(errors: list[ScenarioFileError]) -> ScenarioFileError:
     first = errors[0]
     if len(errors) == 1:
@@ -561,16 +649,6 @@ def _strings(value: Any, path: PathKey) -> list[tuple[PathKey, str]]:
     if isinstance(value, list):
         return [pair for i, v in enumerate(value) for pair in _strings(v, (*path, i))]
     return []
-
-
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return Templates.is_template(value)
-    if isinstance(value, dict):
-        return any(_has_template(v) or _has_template(k) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_template(v) for v in value)
-    return False
 
 
 def _duration(value: Any) -> float | None:

@@ -95,15 +95,23 @@ def validate_stub_item(
 def _validate(
     document: SourceDocument, value: Any, prefix: tuple[str | int, ...], definition: str | None
 ) -> list[ScenarioFileError]:
-    if _fast_validator(definition).is_valid(value):
-        return []
+    try:
+        if _fast_validator(definition).is_valid(value):
+            return []
+    except ValueError:  # a key that is no string (`5: x`): JSON objects have text keys
+        if _fast_validator(definition).is_valid(_text_keys(value)):
+            return []
+    checked = _text_keys(value)
     # Invalid: the Python validator explains why, with the error tree we turn into messages.
-    found = list(_leaf_errors(_validator(definition).iter_errors(value)))
-    found.sort(key=lambda e: document.position((*prefix, *e.absolute_path)))
+    found = list(_leaf_errors(_validator(definition).iter_errors(checked)))
+    found.sort(key=lambda e: document.position((*prefix, *_as_written(value, e.absolute_path))))
     errors: list[ScenarioFileError] = []
     seen: set[tuple[Any, ...]] = set()
     for error in found:
+        if error.validator == "not" and not isinstance(error.instance, dict):
+            continue  # "not both keys" holds vacuously for a non-object: its type error says it
         path, message = _explain(error)
+        path = _as_written(value, path)
         key = (tuple(path), message)
         if key in seen:
             continue
@@ -114,6 +122,40 @@ def _validate(
         if len(errors) == _MAX_ERRORS:
             break
     return errors
+
+
+def _text_keys(value: Any) -> Any:
+    """``value`` with every mapping key as text, as JSON Schema sees objects."""
+    if isinstance(value, dict):
+        return {_key_text(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_keys(item) for item in value]
+    return value
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
+
+
+def _as_written(value: Any, path: Sequence[Any]) -> list[Any]:
+    """A schema error's path with each key as the document writes it (``5``, not ``"5"``)."""
+    out: list[Any] = []
+    for part in path:
+        if isinstance(value, dict) and part not in value:
+            part = next((k for k in value if _key_text(k) == part), part)
+        value = (
+            value.get(part)
+            if isinstance(value, dict)
+            else (
+                value[part]
+                if isinstance(value, list) and isinstance(part, int) and part < len(value)
+                else None
+            )
+        )
+        out.append(part)
+    return out
 
 
 def _leaf_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]:
@@ -128,15 +170,37 @@ def _leaf_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]
         if len(branches) < 2 and error.validator == "oneOf":
             yield error  # several branches matched, or none is closer than the others
             continue
-        best = max(branches.values(), key=_branch_fitness)
+        here = len(error.absolute_path)
+        if all(any(_wrong_type(e, here) for e in b) for b in branches.values()):
+            yield error  # of no branch's type: explained as "expected A or B"
+            continue
+        best = max(branches.values(), key=lambda found: _branch_fitness(found, here))
         yield from _leaf_errors(iter(best))
 
 
-def _branch_fitness(errors: list[ValidationError]) -> tuple[int, int, int]:
-    """The deeper its errors, and the fewer type or required errors at the top, the closer."""
+def _branch_fitness(errors: list[ValidationError], here: int) -> tuple[bool, int, int, int]:
+    """A branch of the value's own type first (``{adress: x}`` meant the object form, not
+    the string one); then the deeper its errors, the fewer type or required errors at the
+    top, the closer."""
+    own_type = not any(_wrong_type(e, here) for e in errors)
     depth = max(len(e.absolute_path) for e in errors)
     shallow = sum(1 for e in errors if e.validator in ("type", "required", "$ref"))
-    return (depth, -shallow, -len(errors))
+    return (own_type, depth, -shallow, -len(errors))
+
+
+def _wrong_type(error: ValidationError, here: int) -> bool:
+    """Whether the error says the value at depth ``here`` has the wrong type (also through
+    an ``anyOf`` / ``oneOf`` whose every branch says so)."""
+    if len(error.absolute_path) != here:
+        return False
+    if error.validator == "type":
+        return True
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        return all(any(_wrong_type(e, here) for e in found) for found in branches.values())
+    return False
 
 
 def _explain(error: ValidationError) -> tuple[list[str | int], str]:
@@ -175,6 +239,10 @@ def _explain(error: ValidationError) -> tuple[list[str | int], str]:
         )
         wanted = f" (expected {description})" if description else ""
         return path, f"{instance!r} is not a valid value{wanted}"
+    if validator in ("anyOf", "oneOf") and error.context:
+        kinds = list(dict.fromkeys(_type_names(error)))
+        if kinds:
+            return path, f"expected {' or '.join(kinds)}, got {_describe(instance)}"
     if validator == "oneOf":
         return path, "expected exactly one of 'call', 'unmatched' or 'stubs'"
     if validator == "maxProperties" and isinstance(instance, dict):
@@ -182,6 +250,22 @@ def _explain(error: ValidationError) -> tuple[list[str | int], str]:
     if validator == "dependentRequired":
         return path, error.message.replace("is a dependency of", "is required with")
     return path, error.message
+
+
+def _type_names(error: ValidationError) -> list[str]:
+    """The JSON types an ``anyOf`` / ``oneOf`` wanted when the value has none of them (empty
+    when a branch failed for another reason)."""
+    here = len(error.absolute_path)
+    names: list[str] = []
+    for sub in error.context or []:
+        if len(sub.absolute_path) != here:
+            continue
+        if sub.validator == "type":
+            wanted = sub.validator_value
+            names += [str(w) for w in wanted] if isinstance(wanted, list) else [str(wanted)]
+        elif sub.validator in ("anyOf", "oneOf"):
+            names += _type_names(sub)
+    return names if _wrong_type(error, here) else []
 
 
 def _describe(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,9 @@ class SourceDocument:
     # Where the key of each mapping entry is written (``marks`` has where its value starts,
     # which for a nested block is the line below).
     key_marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    # Every string value holding a "{" (a template, perhaps), with its path: template checks
+    # look at these instead of walking the whole document.
+    braced: list[tuple[PathKey, str]] = field(default_factory=list)
 
     def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
         """Line and column of the deepest known node on ``path`` (``key``: of the key that
@@ -119,18 +123,69 @@ class SourceDocument:
 
 def render_snippet(lines: Sequence[str], line: int, column: int, context: int = 2) -> str:
     """The lines around ``line`` with a caret under ``column`` (as Tavern shows schema errors)."""
+    return render_marks(lines, [(line, column, "")], context)
+
+
+Mark = tuple[int, int, str]  # line, column (1-based), what the caret points at ("" for none)
+
+
+def render_marks(lines: Sequence[str], marks: Sequence[Mark], context: int = 2) -> str:
+    """The lines around each mark, a caret (and its label) under each; marks close together
+    share one block, blocks far apart are separated by ``...``."""
     if not lines:
         return ""
-    first = max(1, line - context)
-    last = min(len(lines), line + context)
-    width = len(str(last))
-    out = []
-    for number in range(first, last + 1):
-        marker = ">" if number == line else " "
-        out.append(f"  {marker} {number:>{width}} | {lines[number - 1]}")
-        if number == line:
-            out.append(f"    {' ' * width} | {' ' * (column - 1)}^")
+    by_line: dict[int, list[Mark]] = {}
+    for mark in marks:
+        if 1 <= mark[0] <= len(lines):
+            by_line.setdefault(mark[0], []).append(mark)
+    shown: set[int] = set()
+    for number in by_line:
+        shown.update(range(max(1, number - context), min(len(lines), number + context) + 1))
+    if not shown:
+        return ""
+    width = len(str(max(shown)))
+    out: list[str] = []
+    previous = 0
+    for number in sorted(shown):
+        if previous and number > previous + 1:
+            out.append(f"    {' ' * width} ...")
+        previous = number
+        here = by_line.get(number, [])
+        text, shift = _clip(lines[number - 1], here[0][1] if here else 1)
+        out.append(f"  {'>' if here else ' '} {number:>{width}} | {text}")
+        for _, column, label in sorted(here, key=lambda m: m[1]):
+            caret = " " * max(0, column - 1 - shift) + "^" + (f" {label}" if label else "")
+            out.append(f"    {' ' * width} | {caret}")
     return "\n".join(out)
+
+
+_ALIAS = re.compile(r"\*([^\s,\[\]{}]+)")
+_SHOWN_WIDTH = 160  # longer lines are shown as the part around the caret
+
+
+def _clip(text: str, column: int) -> tuple[str, int]:
+    """A long line cut to the part around ``column``; how many characters were cut before."""
+    if len(text) <= _SHOWN_WIDTH:
+        return text, 0
+    start = max(0, min(column - 1 - _SHOWN_WIDTH // 2, len(text) - _SHOWN_WIDTH))
+    part = text[start : start + _SHOWN_WIDTH]
+    head = "…" if start else ""
+    tail = "…" if start + _SHOWN_WIDTH < len(text) else ""
+    return f"{head}{part}{tail}", start - len(head)
+
+
+MAX_DEPTH = 100
+"""Mappings and lists nest at most this deep (protobuf's own recursion limit)."""
+MAX_ALIAS_VALUES = 100_000
+"""Aliases (``*name``) may add at most this many values to a document beyond what its text
+holds: a "billion laughs" document is refused before it is expanded."""
+
+
+class _OwnProblem(yaml.MarkedYAMLError):
+    """A document beyond :data:`MAX_DEPTH` or :data:`MAX_ALIAS_VALUES`, or a duplicate key:
+    the message is ours, and ``extra_marks`` are shown besides the problem's."""
+
+    extra_marks: list[Mark] = []
 
 
 class DocumentCache:
@@ -162,7 +217,7 @@ class DocumentCache:
         return found
 
     def put(self, text: str, first_index: int, documents: Sequence[SourceDocument]) -> None:
-        entries = [(d.index, d.value, d.marks, d.key_marks) for d in documents]
+        entries = [(d.index, d.value, d.marks, d.key_marks, d.braced) for d in documents]
         try:
             data = marshal.dumps(entries)
         except ValueError:  # a value marshal cannot hold: parse this file every time
@@ -178,8 +233,14 @@ class DocumentCache:
 
 
 # Part of every cache key: what changes the documents a text parses to.
-_CACHE_FORMAT = f"1 yaml={yaml.__version__} python={sys.version_info[:2]}"
-_Cached = tuple[int, Any, dict[PathKey, tuple[int, int]], dict[PathKey, tuple[int, int]]]
+_CACHE_FORMAT = f"2 yaml={yaml.__version__} python={sys.version_info[:2]}"
+_Cached = tuple[
+    int,
+    Any,
+    dict[PathKey, tuple[int, int]],
+    dict[PathKey, tuple[int, int]],
+    list[tuple[PathKey, str]],
+]
 
 
 def load_documents(
@@ -201,14 +262,17 @@ def load_documents(
         cached = cache.get(text, first_index)
         if cached is not None:
             return [
-                SourceDocument(file, index, value, marks, lines, key_marks)
-                for index, value, marks, key_marks in cached
+                SourceDocument(file, index, value, marks, lines, key_marks, braced)
+                for index, value, marks, key_marks, braced in cached
             ]
         parsed = load_documents(text, file, lines=lines, first_index=first_index)
         cache.put(text, first_index, parsed)
         return parsed
     documents: list[SourceDocument] = []
     loader = _Loader(text)
+    # values built so far, and how many the document may hold (its text's length bounds what
+    # it can hold without aliases)
+    budget = [0, len(text) + MAX_ALIAS_VALUES]
     try:
         index = first_index
         while loader.check_node():
@@ -216,18 +280,12 @@ def load_documents(
             if node is None:
                 continue
             doc = SourceDocument(file=file, index=index, value=None, lines=lines)
-            doc.value = _build(loader, node, (), doc.marks, doc.key_marks)
+            budget[0] = 0
+            doc.value = _build(loader, node, (), doc, budget)
             documents.append(doc)
             index += 1
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise ScenarioFileError(
-            f"invalid YAML: {problem}",
-            location=Location(file, line, column),
-            snippet=render_snippet(lines, line, column),
-        ) from exc
+        raise _yaml_error(exc, file, lines) from exc
     except yaml.YAMLError as exc:
         raise ScenarioFileError(f"invalid YAML: {exc}", location=Location(file)) from exc
     finally:
@@ -235,18 +293,89 @@ def load_documents(
     return documents
 
 
+def _yaml_error(exc: yaml.MarkedYAMLError, file: str, lines: Sequence[str]) -> ScenarioFileError:
+    """PyYAML's problem and, when it gives one, its context ("while parsing a flow mapping"
+    and where that started): both in the message, both marked in the lines shown."""
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    at = problem_mark or context_mark
+    line, column = (at.line + 1, at.column + 1) if at else (1, 1)
+    problem = exc.problem or "invalid YAML"
+    if problem == "found undefined alias" and 0 < line <= len(lines):
+        name = _ALIAS.match(lines[line - 1], column - 1)
+        problem += (
+            f" {name.group(1)!r} (an alias names an anchor, &name, written before it)"
+            if name
+            else ""
+        )
+    marks: list[Mark] = [(line, column, problem if exc.context else "")]
+    message = problem
+    if exc.context:
+        message = f"{problem} {exc.context}"
+        if context_mark is not None and context_mark is not at:
+            start = (context_mark.line + 1, context_mark.column + 1)
+            if start != (line, column):
+                message += f" that started at line {start[0]}, column {start[1]}"
+                marks.append(
+                    (
+                        *start,
+                        exc.context.removeprefix("while ")
+                        .replace("parsing ", "")
+                        .replace("scanning ", "")
+                        + " started here",
+                    )
+                )
+    prefix = "invalid YAML: "
+    if isinstance(exc, _OwnProblem):
+        prefix = ""
+        marks.extend(exc.extra_marks)
+    return ScenarioFileError(
+        f"{prefix}{message}",
+        location=Location(file, line, column),
+        snippet=render_marks(lines, marks),
+    )
+
+
 def _build(
     loader: _Loader,
     node: yaml.Node,
     path: PathKey,
-    marks: dict[PathKey, tuple[int, int]],
-    key_marks: dict[PathKey, tuple[int, int]],
+    doc: SourceDocument,
+    budget: list[int],
 ) -> Any:
-    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+    doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.ScalarNode):  # most nodes: first
+        tag = node.tag
+        if tag == _STR_TAG:
+            if "{" in node.value:
+                doc.braced.append((path, node.value))
+            return node.value
+        if tag == _TIMESTAMP_TAG:
+            return str(node.value)  # keep dates as written: they are strings in protobuf JSON
+        construct = loader.yaml_constructors.get(tag)
+        if construct is None:
+            return loader.construct_object(node, deep=True)  # unknown tag: PyYAML's own error
+        return construct(loader, node)
+    if node.tag not in _PLAIN_TAGS:
         # A safe loader builds plain maps and lists only: no !!python/…, !!set or custom tags.
         raise yaml.constructor.ConstructorError(
             None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
+        )
+    if len(path) >= MAX_DEPTH:
+        raise _OwnProblem(
+            None,
+            None,
+            f"nested deeper than {MAX_DEPTH} levels (the limit for a scenario or stub "
+            "file; aliases that refer to themselves nest without end)",
+            node.start_mark,
+        )
+    budget[0] += len(node.value)
+    if budget[0] > budget[1]:
+        raise _OwnProblem(
+            None,
+            None,
+            f"aliases expand this document beyond {MAX_ALIAS_VALUES} values more than "
+            'its text holds (a "billion laughs" document?); write the values out',
+            node.start_mark,
         )
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
@@ -261,26 +390,21 @@ def _build(
                 raise yaml.constructor.ConstructorError(
                     None, None, "a mapping key must be a plain scalar", key_node.start_mark
                 )
-            if key in result:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
             # Paths keep the key as written (a number stays a number), as later lookups do.
             entry = (*path, cast("str | int", key))
             start = key_node.start_mark
-            key_marks[entry] = (start.line + 1, start.column + 1)
-            result[key] = _build(loader, value_node, entry, marks, key_marks)
+            if key in result:
+                first = doc.key_marks[entry]
+                duplicate = _OwnProblem(
+                    None,
+                    None,
+                    f"invalid YAML: duplicate key {key!r} (first written at line {first[0]}, "
+                    f"column {first[1]})",
+                    start,
+                )
+                duplicate.extra_marks = [(*first, "first written here")]
+                raise duplicate
+            doc.key_marks[entry] = (start.line + 1, start.column + 1)
+            result[key] = _build(loader, value_node, entry, doc, budget)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(loader, item, (*path, i), marks, key_marks) for i, item in enumerate(node.value)
-        ]
-    tag = node.tag
-    if tag == _STR_TAG:
-        return node.value
-    if tag == _TIMESTAMP_TAG:
-        return str(node.value)  # keep dates as written: they are strings in protobuf JSON
-    construct = loader.yaml_constructors.get(tag)
-    if construct is None:
-        return loader.construct_object(node, deep=True)  # unknown tag: PyYAML's own error
-    return construct(loader, node)
+    return [_build(loader, item, (*path, i), doc, budget) for i, item in enumerate(node.value)]

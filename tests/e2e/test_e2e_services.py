@@ -164,7 +164,11 @@ def test_a_service_that_never_listens_times_out_naming_the_check(relay_project: 
             stop-timeout: 1s
         """,
     )
-    relay_project.write("scenarios/any.yaml", ISOLATION.split("\n---\n")[0])
+    # `target: silent`: a scenario naming a target nobody declares would not even load
+    relay_project.write(
+        "scenarios/any.yaml",
+        ISOLATION.split("\n---\n")[0].replace("target: relay", "target: silent"),
+    )
     started = time.monotonic()
     result = relay_project.run_subprocess("scenarios")
     assert result.code == 2, result.output
@@ -234,7 +238,10 @@ def test_readiness_by_grpc_health(relay_project: Project) -> None:
 
 
 def test_a_taken_mock_port_is_exit_2_with_a_clear_message(relay_project: Project) -> None:
-    relay_project.write("scenarios/one.yaml", ISOLATION.split("\n---\n")[0])
+    # no services here: the scenario calls the mock (an undeclared target would not load)
+    relay_project.write(
+        "scenarios/one.yaml", ISOLATION.split("\n---\n")[0].replace("target: relay", "target: mock")
+    )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -136,3 +136,9 @@ def test_faker_is_deterministic_with_a_seed() -> None:
     assert first != template.render({}, FakerRoot(8))
     with pytest.raises(GoTemplateError, match="domains"):
         compile_template("{{faker.Nope.X}}").render({}, FakerRoot(1))
+
+
+def test_printf_refuses_a_width_no_output_could_hold() -> None:
+    with pytest.raises(GoTemplateError, match="a width or precision above 1000000"):
+        compile_template('{{ printf "%0999999999d" 1 }}').render({})
+    assert compile_template('{{ printf "%05d" 42 }}').render({}) == "00042"

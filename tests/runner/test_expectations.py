@@ -175,3 +175,37 @@ def test_a_deadline_cut_mid_stream_is_the_clients_own_but_a_servers_is_an_answer
     assert not is_transport_problem(result("Stream removed (Deadline Exceeded)", 0.1, 0.5))
     assert not is_transport_problem(result("upstream took too long", 0.6, 0.5))
     assert not is_transport_problem(result("Stream removed (Deadline Exceeded)", 0.6, None))
+
+
+def test_a_long_status_message_is_shown_once(registry: ProtoRegistry) -> None:
+    explanation = (
+        "No matching stub found\n\nService: bookstore.v1.Catalog\nMethod: GetBook\n\n"
+        'Request input:\n{\n\t"isbn": "1"\n}\n\nClosest match (stub s1):\n\nequals:\n{\n'
+        '\t"isbn": "2"\n}'
+    )
+    result = _result(grpc.StatusCode.NOT_FOUND, explanation)
+    verdict = check({"response": {"isbn": "1"}}, result, _book(registry))
+    text = describe_mismatches(verdict, {"response": {"isbn": "1"}}, result)
+    assert text.count("Closest match (stub s1)") == 1
+    assert "  - status: expected OK, got NOT_FOUND (No matching stub found …)" in text
+    assert "  actual status: NOT_FOUND, message:\n    | No matching stub found\n    |\n" in text
+    short = _result(grpc.StatusCode.NOT_FOUND, "no such book")
+    text = describe_mismatches(check({}, short, _book(registry)), {}, short)
+    assert text.count("no such book") == 1
+    assert text.splitlines() == [
+        "  - status: expected OK, got NOT_FOUND (no such book)",
+        "  actual status: NOT_FOUND",
+    ]
+
+
+def test_exact_names_the_value_of_an_unexpected_key(registry: ProtoRegistry) -> None:
+    response = {"isbn": "1", "title": "Dune", "authors": [], "stock": 0}
+    result = _result(grpc.StatusCode.OK, responses=[response])
+    verdict = check(
+        {"response": {"isbn": "1", "authors": [], "stock": 0}, "match": "exact"},
+        result,
+        _book(registry),
+    )
+    assert [str(m) for m in verdict.mismatches] == [
+        "response.title: unexpected key (its value: 'Dune')"
+    ]

@@ -111,7 +111,10 @@ def test_verification_failures_read_like_the_runners(host: MockHost) -> None:
         (lambda m: m.stub("Nope", "SayHello"), "unknown service 'Nope'"),
         (lambda m: m.stub("Greeter", "SayHello").reply({"mesage": "x"}), "no field 'mesage'"),
         (lambda m: m.stub("Greeter", "SayHello").error("NOPE"), "NOPE"),
-        (lambda m: m.stub("Greeter", "SayHello").reply({"message": 5}), "parse message field"),
+        (
+            lambda m: m.stub("Greeter", "SayHello").reply({"message": 5}),
+            "output.data.message: expected a string, got number 5",
+        ),
         (lambda m: m.stub("Greeter", "SayHello").reply({"message": "{{ nope }}"}), "nope"),
     ],
 )

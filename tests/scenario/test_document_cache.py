@@ -1,0 +1,58 @@
+"""Parsed documents kept between runs: the same documents as parsing gives, never stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenario_runner.errors import Location
+from scenario_runner.scenario.yamlsource import DocumentCache, SourceDocument, load_documents
+
+TEXT = """name: first
+steps:
+  - call: a.B/C
+    request: {text: "x", n: 2, when: 2024-01-01, ok: true, none: null}
+---
+name: second
+tags: [a, b]
+"""
+
+
+def view(documents: list[SourceDocument]) -> list[tuple[object, ...]]:
+    return [(d.file, d.index, d.value, d.marks, d.key_marks, list(d.lines)) for d in documents]
+
+
+def test_a_cached_file_gives_what_parsing_gives(tmp_path: Path) -> None:
+    cache = DocumentCache(tmp_path / "documents")
+    parsed = load_documents(TEXT, "s.yaml")
+    first = load_documents(TEXT, "s.yaml", cache=cache)
+    assert len(list((tmp_path / "documents").iterdir())) == 1
+    again = load_documents(TEXT, "other/s.yaml", cache=cache)
+    assert view(first) == view(parsed)
+    assert view(again) == [("other/s.yaml", *row[1:]) for row in view(parsed)]
+    assert again[0].locate(("steps", 0, "request")) == Location("other/s.yaml", 4, 14)
+
+
+def test_a_changed_text_or_first_index_is_parsed_again(tmp_path: Path) -> None:
+    cache = DocumentCache(tmp_path)
+    load_documents(TEXT, "s.yaml", cache=cache)
+    changed = load_documents(TEXT.replace("second", "third"), "s.yaml", cache=cache)
+    assert changed[1].value["name"] == "third"
+    shifted = load_documents(TEXT, "s.yaml", cache=cache, first_index=5)
+    assert [d.index for d in shifted] == [5, 6]
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_a_damaged_entry_is_parsed_again_and_rewritten(tmp_path: Path) -> None:
+    cache = DocumentCache(tmp_path)
+    load_documents(TEXT, "s.yaml", cache=cache)
+    (entry,) = tmp_path.iterdir()
+    entry.write_bytes(b"\x00not marshal")
+    assert view(load_documents(TEXT, "s.yaml", cache=cache)) == view(load_documents(TEXT, "s.yaml"))
+    assert entry.read_bytes() != b"\x00not marshal"
+
+
+def test_a_folder_that_cannot_be_written_only_costs_the_shortcut(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cache = DocumentCache(blocker / "documents")  # a folder below a file: never writable
+    assert view(load_documents(TEXT, "s.yaml", cache=cache)) == view(load_documents(TEXT, "s.yaml"))
