@@ -1,8 +1,8 @@
 """scenario-run: declarative gRPC test scenarios with an embedded mock server.
 
 What users import: the SDK (``scenario_runner.sdk``), the session services, and the error
-base. Everything else is internal. ``sdk`` is loaded on first use, so the command line's
-start-up does not pay for it.
+base. Everything else is internal. ``sdk`` and ``SqliteSessionService`` are loaded on
+first use, so the command line's start-up does not pay for them.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from .sessions import (
     Session,
     SessionNotFoundError,
     SessionService,
-    SqliteSessionService,
 )
 
 if TYPE_CHECKING:
     from . import sdk
+    from .sessions import SqliteSessionService
 
 __all__ = [
     "AlreadyExistsError",
@@ -39,8 +39,11 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    if name == "sdk":
-        import importlib
+    """``sdk`` and ``SqliteSessionService`` (with sqlite3) are loaded on first use."""
+    import importlib
 
+    if name == "sdk":
         return importlib.import_module(".sdk", __name__)
+    if name == "SqliteSessionService":
+        return importlib.import_module(".sessions", __name__).SqliteSessionService
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
