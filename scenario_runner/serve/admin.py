@@ -309,4 +309,48 @@ def create_app(mock: SharedMock, token: str | None = None) -> FastAPI:
             raise BadRequest(f"session {session_id!r} not found", 404)
         return _JSON(document)
 
+    app.openapi = lambda: _document(app, token is not None)  # type: ignore[method-assign]
     return app
+
+
+def _document(app: FastAPI, with_token: bool) -> dict[str, Any]:
+    """The OpenAPI document, saying every answer the API gives: any request may be refused
+    with GripMock's ``{"error": …}`` (a 400 for a bad header or body, never FastAPI's 422;
+    a 409 when a replica removed the session meanwhile; a 401 without the token)."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    error_schema = {"$ref": "#/components/schemas/ErrorMessage"}
+    error = {"description": "Refused", "content": {"application/json": {"schema": error_schema}}}
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            answers = operation.setdefault("responses", {})
+            answers.pop("422", None)
+            own = answers.get("400", {}).get("content", {}).get("application/json", {})
+            if own and own.get("schema") != error_schema:
+                # e.g. /api/verify's count that differs: that body, or a refused request's
+                own["schema"] = {"anyOf": [own["schema"], error_schema]}
+            answers.setdefault("400", error)
+            answers.setdefault("409", error)
+            if with_token and not path.startswith("/api/health"):
+                answers.setdefault("401", error)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas.setdefault(
+        "ErrorMessage",
+        {
+            "type": "object",
+            "properties": {"error": {"type": "string"}},
+            "required": ["error"],
+        },
+    )
+    app.openapi_schema = document
+    return document
