@@ -109,9 +109,18 @@ class Cluster:
         self.psql(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
-    def stop(self) -> None:
-        command = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
+    def stop(self, mode: str = "immediate") -> None:
+        command = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop"]
         subprocess.run(self._wrap(command), capture_output=True, text=True, timeout=60, check=False)
+
+    def restart(self) -> None:
+        """Stop the server (its clients' connections drop) and start it again, same port."""
+        self.stop("fast")
+        self.start()
+
+    def start(self) -> None:
+        """Start the (stopped) server again, on the same port and data."""
+        _start(self)
 
     def _wrap(self, command: list[str]) -> list[str]:
         if self.prefix and self.prefix[0] == "su":  # pragma: no cover
@@ -150,6 +159,16 @@ def start_cluster() -> Cluster:
     if done.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"initdb failed: {done.stdout}{done.stderr}")
+    try:
+        _start(cluster)
+    except RuntimeError:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return cluster
+
+
+def _start(cluster: Cluster) -> None:
+    root, bindir = cluster.root, cluster.bindir
     options = (
         f"-p {cluster.port} -k {cluster.socket_dir} -c listen_addresses=127.0.0.1 "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -182,9 +201,7 @@ def start_cluster() -> Cluster:
             else ""
         )
         cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"pg_ctl start failed: {done.stdout}{done.stderr}{log}")
-    return cluster
 
 
 @contextlib.contextmanager

@@ -139,9 +139,18 @@ class SessionHub:
         # The calls stay as compact as the mock kept them; their data is made when read. In
         # memory, appends happen in turn, so an event's id can be its place in the session.
         numbered = isinstance(self.service, InMemorySessionService)
-        for call in queue:
+        for written, call in enumerate(queue):
             number = len(session.events) + 1 if numbered else random_hex()
-            await self.service.append_event(session, LazyEvent("mock_call", call, "mock", number))
+            try:
+                await self.service.append_event(
+                    session, LazyEvent("mock_call", call, "mock", number)
+                )
+            except BaseException:
+                # The store is away (a database restarting): the calls not written wait for
+                # the next flush, ahead of any queued meanwhile. None is lost.
+                rest = queue[written:] + self._queued.get(session_id, [])
+                self._queued[session_id] = rest
+                raise
 
     def call_started(self, session_id: str) -> None:
         """The mock took a call it may not record at once; ``call_finished`` once it has.

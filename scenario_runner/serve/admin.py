@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..sessions import SessionNotFoundError
+from ..sessions.model import StoreError
 from . import models
 from .core import BadRequest, SharedMock, parse_ttl
 from .records import rfc3339
@@ -142,6 +143,11 @@ def create_app(mock: SharedMock, token: str | None = None) -> FastAPI:
     app.add_middleware(JSONBodies)
     if token:
         app.add_middleware(BearerToken, token=token)
+
+    @app.exception_handler(StoreError)
+    async def store_away(request: Request, exc: StoreError) -> Response:
+        # The database went away (a restart): nothing was changed; the client may retry.
+        return _error(str(exc), 503)
 
     @app.exception_handler(SessionNotFoundError)
     async def gone(request: Request, exc: SessionNotFoundError) -> Response:
@@ -339,6 +345,7 @@ def _document(app: FastAPI, with_token: bool) -> dict[str, Any]:
                 own["schema"] = {"anyOf": [own["schema"], error_schema]}
             answers.setdefault("400", error)
             answers.setdefault("409", error)
+            answers.setdefault("503", error)
             if with_token and not path.startswith("/api/health"):
                 answers.setdefault("401", error)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})

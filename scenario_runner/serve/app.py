@@ -50,7 +50,8 @@ def open_store(store: str) -> SessionService:
         return InMemorySessionService()
     if store.startswith(POSTGRES_PREFIXES):
         # Imported here only: a run, and a serve on another store, never load psycopg.
-        from ..sessions.postgres import PostgresSessionService, StoreError
+        from ..sessions.model import StoreError
+        from ..sessions.postgres import PostgresSessionService
 
         try:
             return PostgresSessionService(store)

@@ -132,8 +132,9 @@ class SharedMock:
         scope = self.scope(session_id)
         if scope.ttl == ttl:
             return
-        scope.ttl = ttl
+        # The store first: a change it did not keep (a 503) is not made here either.
         await self.hub.record(session_id, records.SESSION_TTL, {"ttl": ttl}, author="serve")
+        scope.ttl = ttl
         await self._changed(session_id)
 
     async def _changed(self, session_id: str) -> None:
@@ -208,13 +209,19 @@ class SharedMock:
         except StubInputError as exc:
             raise BadRequest(str(exc)) from exc
         unique = list({p.id: p for p in posted}.values())  # the same id twice: the last wins
-        self._register(session_id, unique)
-        for item in unique:
-            stub = item.stub
-            data = records.stub_added_data(
-                item.raw, stub.method.full_name, stub.source, stub.priority, stub.times
-            )
-            await self.hub.record(session_id, records.STUB_ADDED, data, author="serve")
+        written: list[PostedStub] = []
+        try:
+            for item in unique:
+                stub = item.stub
+                data = records.stub_added_data(
+                    item.raw, stub.method.full_name, stub.source, stub.priority, stub.times
+                )
+                await self.hub.record(session_id, records.STUB_ADDED, data, author="serve")
+                written.append(item)
+        finally:
+            # The stubs served are the stubs the store keeps: when it went away midway (a
+            # 503), only those written before.
+            self._register(session_id, written)
         await self._changed(session_id)
         return [item.id for item in posted]
 
@@ -262,20 +269,20 @@ class SharedMock:
             raise BadRequest(f"Stub with ID {shown} not found", 404)
         target = self._stub_set(session_id)
         for stub_id in dict.fromkeys(stub_ids):
-            del scope.stubs[stub_id]
-            target.remove(stub_id)
             await self.hub.record(
                 session_id, records.STUB_REMOVED, {"stub_id": stub_id}, author="serve"
             )
+            del scope.stubs[stub_id]
+            target.remove(stub_id)
         await self._changed(session_id)
 
     async def clear_stubs(self, session_id: str) -> None:
         scope = self.scope(session_id)
         target = self._stub_set(session_id)
+        await self.hub.record(session_id, records.STUBS_CLEARED, {}, author="serve")
         for stub_id in scope.stubs:
             target.remove(stub_id)
         scope.stubs.clear()
-        await self.hub.record(session_id, records.STUBS_CLEARED, {}, author="serve")
         await self._changed(session_id)
 
     def used(self, session_id: str) -> tuple[list[PostedStub], list[PostedStub]]:

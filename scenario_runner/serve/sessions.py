@@ -130,7 +130,7 @@ class ServeHub(SessionHub):
         async with self._writing:
             queue = self._queued.pop(session_id, None)
             if queue:
-                await self._write({session_id: queue})
+                await self._write_or_keep({session_id: queue})
 
     async def flush(self, session_id: str) -> None:
         """Write the session's queued calls now."""
@@ -144,8 +144,20 @@ class ServeHub(SessionHub):
         async with self._writing:
             queued, self._queued = self._queued, {}
             if queued:
-                await self._write(queued)
+                await self._write_or_keep(queued)
             return list(queued)
+
+    async def _write_or_keep(self, queued: dict[str, list[FinishedCall]]) -> None:
+        """Write the calls (one transaction: all of them, or none); when the store is away
+        (restarting, say) they wait for the next write, ahead of the calls queued meanwhile:
+        nothing the mock answered is lost."""
+        try:
+            await self._write(queued)
+        except BaseException:
+            for session_id, calls in self._queued.items():
+                queued.setdefault(session_id, []).extend(calls)
+            self._queued = queued
+            raise
 
     async def _write(self, queued: dict[str, list[FinishedCall]]) -> None:
         assert self.shared is not None

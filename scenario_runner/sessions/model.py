@@ -24,6 +24,11 @@ class SessionNotFoundError(ScenarioError):
     """No session with this ``(app_name, user_id, session_id)``."""
 
 
+class StoreError(ScenarioError):
+    """The store cannot be used: its database is unreachable (restarting, say), or of a
+    newer schema."""
+
+
 class DuplicateEventError(ScenarioError):
     """An event with this id was already appended to the session."""
 

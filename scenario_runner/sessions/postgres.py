@@ -29,7 +29,6 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from scenario_runner.errors import ScenarioError
 from scenario_runner.sessions import pg_sql as q
 from scenario_runner.sessions.model import (
     AlreadyExistsError,
@@ -37,6 +36,7 @@ from scenario_runner.sessions.model import (
     Event,
     Session,
     SessionNotFoundError,
+    StoreError,
     apply_to_live,
     check_get_options,
     clone_json,
@@ -48,13 +48,10 @@ from scenario_runner.sessions.shared import BUS_CHANNEL, Head, Tail
 
 _T = TypeVar("_T")
 POOL_SIZE = 4
+UNAVAILABLE_AFTER = 5.0  # seconds a request waits for a connection before it is refused
 CONNECT_TIMEOUT = 10.0  # seconds to reach the server at start
 RECONNECT_DELAY = 0.5  # seconds between tries of a lost LISTEN connection
 APPLICATION = "scenario-run serve"
-
-
-class StoreError(ScenarioError):
-    """The database cannot be used as a session store (unreachable, a newer schema)."""
 
 
 def _dumps(value: Any) -> str:
@@ -132,6 +129,10 @@ class PostgresSessionService:
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "application_name": "scenario-run store"},
+            # A connection is checked before it is lent: after the server restarted, the
+            # ones it dropped are replaced instead of failing the next request.
+            check=AsyncConnectionPool.check_connection,
+            timeout=UNAVAILABLE_AFTER,  # then PoolTimeout: the store is unavailable
             open=False,
         )
         try:
@@ -145,7 +146,10 @@ class PostgresSessionService:
         if self._closed:
             coro.close()
             raise RuntimeError("PostgresSessionService is closed")
-        return await asyncio.wrap_future(self._runner.submit(coro))
+        try:
+            return await asyncio.wrap_future(self._runner.submit(coro))
+        except psycopg.OperationalError as exc:  # the server is away (restarting, say)
+            raise StoreError(f"the session store {_shown(self.url)} is unavailable: {exc}") from exc
 
     def close(self) -> None:
         """Close the connections (blocks briefly)."""
