@@ -90,7 +90,7 @@ async def run(sessions: int, calls: int, concurrency: int, folder: Path) -> None
     for session_id in ids:
         answered = await mock.calls(session_id)
         assert len(answered) == calls, (session_id, len(answered))
-        events += len(await mock.events(session_id))
+        events += len(await mock.hub.events(session_id))
     gc.collect()
     after_reads = rss_mb()
     total = sessions * calls
