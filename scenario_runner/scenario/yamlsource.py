@@ -7,6 +7,7 @@ templates, failed expectations) can point at ``file:line:column`` and show the l
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
 import os
@@ -188,16 +189,24 @@ class _OwnProblem(yaml.MarkedYAMLError):
     extra_marks: list[Mark] = []
 
 
+MAX_CACHED_FILES = 10_000
+"""Parsed files the document cache keeps (a few KB each) before it removes the older half."""
+
+
 class DocumentCache:
     """Parsed documents by the hash of the text they come from, one small file each in a
     folder: a run of files unchanged since the last one does not parse them again.
 
     Only what parsing gives is kept (values and positions, in ``marshal`` form: plain
     values only); checking them against the schema and the protos happens on every run.
-    An entry that cannot be read is parsed again (and rewritten)."""
+    An entry that cannot be read is parsed again (and rewritten). Past ``max_entries``
+    files (every edit of a file adds one), the first write of a process removes the older
+    half, by modification time."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, max_entries: int = MAX_CACHED_FILES) -> None:
         self.folder = folder
+        self.max_entries = max_entries
+        self._pruned = False
 
     def _path(self, text: str, first_index: int) -> Path:
         digest = hashlib.blake2b(digest_size=20)
@@ -230,6 +239,22 @@ class DocumentCache:
             os.replace(temporary, path)
         except OSError:
             return  # a read-only or full disk: the cache is only a shortcut
+        if not self._pruned:
+            self._pruned = True
+            self._prune()
+
+    def _prune(self) -> None:
+        try:
+            with os.scandir(self.folder) as found:
+                entries = [(e.stat().st_mtime, e.path) for e in found if e.name[-8:] == ".marshal"]
+        except OSError:
+            return
+        if len(entries) <= self.max_entries:
+            return
+        entries.sort()
+        for _, path in entries[: len(entries) - self.max_entries // 2]:
+            with contextlib.suppress(OSError):  # another process removed it first
+                os.unlink(path)
 
 
 # Part of every cache key: what changes the documents a text parses to.

@@ -56,3 +56,34 @@ def test_a_folder_that_cannot_be_written_only_costs_the_shortcut(tmp_path: Path)
     blocker.write_text("")
     cache = DocumentCache(blocker / "documents")  # a folder below a file: never writable
     assert view(load_documents(TEXT, "s.yaml", cache=cache)) == view(load_documents(TEXT, "s.yaml"))
+
+
+def test_past_its_limit_the_cache_removes_its_older_half_on_the_first_write(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    old_names = [f"{n:040x}.marshal" for n in range(12)]
+    for n, name in enumerate(old_names):
+        old = tmp_path / name
+        old.write_bytes(b"")
+        os.utime(old, (1_000_000 + n, 1_000_000 + n))
+    (tmp_path / "notes.txt").write_text("not an entry")
+    cache = DocumentCache(tmp_path, max_entries=10)
+    load_documents(TEXT, "s.yaml", cache=cache)  # the 13th entry, the newest
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert "notes.txt" in left
+    entries = [name for name in left if name.endswith(".marshal")]
+    assert len(entries) == 5  # half the limit: the newest four old ones and this run's
+    assert [e for e in entries if e in old_names] == old_names[8:]
+    assert view(load_documents(TEXT, "s.yaml", cache=cache)) == view(load_documents(TEXT, "s.yaml"))
+    # A second write in the same process does not scan the folder again.
+    load_documents(TEXT.replace("second", "third"), "s.yaml", cache=cache)
+    assert len([p for p in tmp_path.iterdir() if p.suffix == ".marshal"]) == 6
+
+
+def test_under_its_limit_the_cache_keeps_everything(tmp_path: Path) -> None:
+    cache = DocumentCache(tmp_path, max_entries=10)
+    for n in range(4):
+        load_documents(TEXT.replace("second", f"v{n}"), "s.yaml", cache=cache)
+    assert len(list(tmp_path.iterdir())) == 4
