@@ -89,6 +89,7 @@ _CONFIG_KEYS = {
     "services": "services",
     "remote": "remote",
     "admin": "admin",
+    "serve": "serve",  # read by `scenario-run serve` (serve/options.py), not by a run
 }
 
 

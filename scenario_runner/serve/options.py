@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import __version__
+from ..config import CONFIG_FILE, ConfigFile, read_config_file
 from ..durations import parse_duration
 from ..errors import ConfigError
 
@@ -77,17 +78,20 @@ def parse_options(args: Sequence[str]) -> ServeOptions:
         description="A standalone gRPC mock server shared by many test processes, each "
         "isolated by its session, with GripMock's HTTP admin API.",
     )
-    parser.add_argument("--grpc", default=DEFAULT_GRPC, metavar="HOST:PORT")
-    parser.add_argument("--http", default=DEFAULT_HTTP, metavar="HOST:PORT")
+    # No defaults here: a value not given comes from scenario-run.yaml, then from DEFAULTS.
+    parser.add_argument("--grpc", metavar="HOST:PORT", help=f"default: {DEFAULT_GRPC}")
+    parser.add_argument("--http", metavar="HOST:PORT", help=f"default: {DEFAULT_HTTP}")
     parser.add_argument("--protos", action="append", metavar="DIR|FILE", help="default: protos/")
     parser.add_argument("-I", "--import-path", dest="import_paths", action="append", metavar="DIR")
     parser.add_argument("--stubs", action="append", metavar="DIR", help="global GripMock stubs")
-    parser.add_argument("--session-ttl", default="60s", metavar="DURATION", help="0: never")
+    parser.add_argument("--session-ttl", metavar="DURATION", help="default: 60s; 0: never")
     parser.add_argument(
-        "--store", default="memory", metavar="memory|sqlite:///FILE|postgresql://USER@HOST:PORT/DB"
+        "--store",
+        metavar="memory|sqlite:///FILE|postgresql://USER@HOST:PORT/DB",
+        help="default: memory",
     )
     parser.add_argument(
-        "--workers", default="1", metavar="N", help="processes sharing the ports and the store"
+        "--workers", metavar="N", help="processes sharing the ports and the store (default: 1)"
     )
     parser.add_argument(
         "--admin-token",
@@ -98,11 +102,44 @@ def parse_options(args: Sequence[str]) -> ServeOptions:
     parser.add_argument(
         "--reuse-port",
         action="store_true",
+        default=None,
         help="bind both ports with SO_REUSEPORT, so several serve processes share them",
     )
     parser.add_argument("--version", action="version", version=f"scenario-run {__version__}")
     namespace = parser.parse_args(list(args))
-    return build(vars(namespace))
+    return build(with_config(vars(namespace), read_config_file(Path(CONFIG_FILE))))
+
+
+DEFAULTS: dict[str, Any] = {
+    "grpc": DEFAULT_GRPC,
+    "http": DEFAULT_HTTP,
+    "session_ttl": "60s",
+    "store": "memory",
+    "workers": "1",
+}
+# scenario-run.yaml: what its `serve:` section may set (either spelling), and the top-level
+# keys serve shares with a run.
+_SERVE_KEYS = ("grpc", "http", "session_ttl", "store", "workers", "reuse_port")
+_SHARED_KEYS = ("protos", "import_paths", "stubs")
+
+
+def with_config(given: dict[str, Any], config: ConfigFile) -> dict[str, Any]:
+    """The command line over ``scenario-run.yaml`` over :data:`DEFAULTS`."""
+    section = config.get("serve") or {}
+    from_file = {key.replace("-", "_"): value for key, value in section.items()}
+    merged = dict(given)
+    for key in _SERVE_KEYS:
+        if merged.get(key) is None:
+            value = from_file.get(key)
+            if value is None:
+                value = DEFAULTS.get(key)
+            merged[key] = value if value is None or isinstance(value, bool) else str(value)
+    merged["reuse_port"] = bool(merged["reuse_port"])
+    for key in _SHARED_KEYS:
+        if not merged.get(key) and config.get(key):
+            value = config.get(key)
+            merged[key] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return merged
 
 
 def build(values: dict[str, Any]) -> ServeOptions:
