@@ -420,13 +420,16 @@ class Loader:
         path: PathKey,
         *,
         enums: bool = True,
+        literals: bool = False,
     ) -> list[ScenarioFileError]:
         if value is None:
             return []
-        # An unknown field is the key's mistake; an enum name the value's.
+        found = unknown_fields(
+            value, message_class.DESCRIPTOR, path, enums=enums, literals=literals
+        )
+        # An unknown field is the key's mistake; an enum name or a literal the value's.
         return [
-            doc.error(message, where, key=" has no field " in message)
-            for where, message in unknown_fields(value, message_class.DESCRIPTOR, path, enums=enums)
+            doc.error(message, where, key=" has no field " in message) for where, message in found
         ]
 
     # -- stubs ---------------------------------------------------------------------------
@@ -453,14 +456,15 @@ class Loader:
             if not isinstance(matcher, dict):
                 continue
             for section in ("equals", "contains", "matches", "glob"):
-                value = matcher.get(section)
+                literal = section in ("equals", "contains")  # the others are patterns
                 errors.extend(
                     self._fields(
-                        value,
+                        matcher.get(section),
                         method.input_type,
                         doc,
                         (*where_path, section),
-                        enums=section in ("equals", "contains"),  # the others are patterns
+                        enums=literal,
+                        literals=literal,
                     )
                 )
             for i, block in enumerate(matcher.get("anyOf") or []):
