@@ -331,6 +331,10 @@ def test_put_delete_session(http: httpx.Client, grpc_client: Client) -> None:
     [
         (stub("x", "x") | {"input": {"equals": {"nmae": "x"}}}, "input.equals.nmae"),
         ({**GREETER, "method": "SayHelo"}, "no method 'SayHelo'"),
+        (
+            {**GREETER, "input": {"equals": {"name": True}}},
+            "input.equals.name: name is a string field",
+        ),
         ({**GREETER, "output": {"data": {"message": 5}}}, "output"),
         ({**GREETER, "output": {"dat": {}}}, "unknown key 'dat'"),
         ({**GREETER, "output": {"data": {"message": "{{ nope }}"}}}, "'nope' is undefined"),
