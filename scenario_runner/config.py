@@ -196,7 +196,7 @@ def read_vars_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
@@ -214,7 +214,7 @@ def build_options(cli: Mapping[str, Any], config: ConfigFile | None = None) -> O
 
     values: dict[str, Any] = {}
     for name in ("paths", "protos", "import_paths", "stubs"):
-        items = _as_list(pick(name))
+        items = as_list(pick(name))
         if items:
             values[name] = tuple(Path(str(p)) for p in items)
     for name in ("junit_xml", "sessions_db"):
@@ -235,7 +235,7 @@ def build_options(cli: Mapping[str, Any], config: ConfigFile | None = None) -> O
     if "shard" in values:
         Shard.parse(values["shard"])  # a bad --shard is refused by every command
     for name in ("tags", "skip_tags"):
-        values[name] = tuple(str(t) for t in _as_list(pick(name)))
+        values[name] = tuple(str(t) for t in as_list(pick(name)))
     values["fail_fast"] = bool(cli.get("fail_fast") or config.get("fail_fast"))
     variables: dict[str, Any] = {}
     for source in (config.settings, cli):  # file first, then the command line on top
@@ -245,7 +245,7 @@ def build_options(cli: Mapping[str, Any], config: ConfigFile | None = None) -> O
         if isinstance(raw, Mapping):
             variables.update(raw)
         elif raw:
-            variables.update(parse_pairs(_as_list(raw), "--var"))
+            variables.update(parse_pairs(as_list(raw), "--var"))
     values["vars"] = variables
     services = _services(config)
     values["services"] = services
@@ -301,7 +301,7 @@ def _targets(
             else:
                 merged[str(name)] = Target.parse(str(name), str(value), None, where)
     elif raw:
-        for name, text in parse_pairs(_as_list(raw), "targets").items():
+        for name, text in parse_pairs(as_list(raw), "targets").items():
             merged[name] = Target.parse(name, text, None, config.locate("targets"))
     for service in services:
         target = service.target
@@ -314,7 +314,7 @@ def _targets(
                 location=service.where,
             )
         merged[service.name] = target
-    for name, text in parse_pairs(_as_list(cli.get("targets")), "--target").items():
+    for name, text in parse_pairs(as_list(cli.get("targets")), "--target").items():
         # A new address for a target the file declares with TLS keeps its TLS settings,
         # unless it says grpc:// (plaintext) outright.
         before = merged.get(name)

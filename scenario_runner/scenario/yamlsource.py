@@ -246,7 +246,8 @@ class DocumentCache:
     def _prune(self) -> None:
         try:
             with os.scandir(self.folder) as found:
-                entries = [(e.stat().st_mtime, e.path) for e in found if e.name[-8:] == ".marshal"]
+                cached = [e for e in found if e.name.endswith(".marshal")]
+                entries = [(e.stat().st_mtime, e.path) for e in cached]
         except OSError:
             return
         if len(entries) <= self.max_entries:

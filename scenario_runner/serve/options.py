@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import __version__
-from ..config import CONFIG_FILE, ConfigFile, read_config_file
+from ..config import CONFIG_FILE, ConfigFile, as_list, read_config_file
 from ..durations import parse_duration
 from ..errors import ConfigError
 
@@ -128,17 +128,12 @@ def with_config(given: dict[str, Any], config: ConfigFile) -> dict[str, Any]:
     section = config.get("serve") or {}
     from_file = {key.replace("-", "_"): value for key, value in section.items()}
     merged = dict(given)
-    for key in _SERVE_KEYS:
+    for key in _SERVE_KEYS:  # the schema has checked the file's types
         if merged.get(key) is None:
-            value = from_file.get(key)
-            if value is None:
-                value = DEFAULTS.get(key)
-            merged[key] = value if value is None or isinstance(value, bool) else str(value)
-    merged["reuse_port"] = bool(merged["reuse_port"])
+            merged[key] = from_file.get(key, DEFAULTS.get(key))
     for key in _SHARED_KEYS:
-        if not merged.get(key) and config.get(key):
-            value = config.get(key)
-            merged[key] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        if not merged.get(key):
+            merged[key] = [str(item) for item in as_list(config.get(key))]
     return merged
 
 

@@ -86,7 +86,7 @@ def test_a_bad_serve_section_is_a_config_error(
         )
 
 
-def test_serve_started_in_a_project_folder_listens_where_its_file_says(tmp_path: Path) -> None:
+def test_serve_started_in_a_project_folder_serves_the_stubs_its_file_names(tmp_path: Path) -> None:
     (tmp_path / "mocks").mkdir()
     (tmp_path / "mocks" / "greeting.yaml").write_text(
         "- id: from-the-file\n  service: helloworld.Greeter\n  method: SayHello\n"
