@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..gotemplate import FakerRoot
 from ..ids import random_hex
 from ..sessions import Event, InMemorySessionService, Session, SessionService
-from ..sessions.model import LazyEvent, clone_json
+from ..sessions.model import clone_json
 
 if TYPE_CHECKING:
     from ..sessions.keeper import SessionKeeper
@@ -33,18 +33,21 @@ FAKER_SEED = "faker_seed"  # a session value that seeds the session's faker
 
 
 class FinishedCall(Protocol):
-    """A mock call the mock is done with (the mock's ``MockCall``)."""
+    """A mock call the mock is done with (the mock's ``MockCall`` or ``AnsweredCall``)."""
 
     @property
     def session_id(self) -> str: ...
 
     @property
-    def error(self) -> str | None: ...
+    def error(self) -> str | None: ...  # a harness problem (a stub's template)
 
     @property
-    def finished_at(self) -> float: ...  # epoch seconds
+    def headers(self) -> Mapping[str, str]: ...
 
-    def data(self) -> dict[str, Any]: ...
+    def event(self, id: str | int) -> Event:
+        """The ``mock_call`` event of the call, with this id (a number: its place in its
+        session); its data is made when read."""
+        ...
 
 
 class SessionHub:
@@ -142,9 +145,7 @@ class SessionHub:
         for written, call in enumerate(queue):
             number = len(session.events) + 1 if numbered else random_hex()
             try:
-                await self.service.append_event(
-                    session, LazyEvent("mock_call", call, "mock", number)
-                )
+                await self.service.append_event(session, call.event(number))
             except BaseException:
                 # The store is away (a database restarting): the calls not written wait for
                 # the next flush, ahead of any queued meanwhile. None is lost.

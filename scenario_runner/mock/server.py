@@ -31,6 +31,8 @@ from ..durations import parse_duration
 from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, compile_template
 from ..matchers import metadata_text
 from ..protos import MethodInfo, ProtoRegistry, descriptor_of
+from ..sessions import Event
+from ..sessions.model import DeferredEvent, LazyEvent
 from ..status import parse_status, status_number
 from ..templating import TemplateProblem, Templates
 from .effects import apply_effects
@@ -63,10 +65,7 @@ class MockCall(NamedTuple):
     the ``mock_call`` event's data).
 
     A tuple of plain values: the garbage collector stops tracking it the first time it sees
-    it, so a long history costs no collector time (a tracked record per call did). A unary
-    request answered inline is kept as the bytes that came in, with ``decode`` to read them
-    again: a fifth of the memory of its JSON form, and growing memory is what a long history
-    costs most.
+    it, so a long history costs no collector time (a tracked record per call did).
     """
 
     session_id: str
@@ -82,7 +81,6 @@ class MockCall(NamedTuple):
     request: Any
     response_key: str  # "response", or "responses" for a server stream
     response: Any
-    decode: Callable[[bytes], dict[str, Any]] | None = None  # set when ``request`` is bytes
 
     def data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -92,12 +90,72 @@ class MockCall(NamedTuple):
             "status": self.status,
             "message": self.message,
             "elapsed": round(self.elapsed, 6),
-            self.request_key: self.request if self.decode is None else self.decode(self.request),
+            self.request_key: self.request,
             self.response_key: self.response,
         }
         if self.error:
             data["error"] = self.error
         return data
+
+    def event(self, id: str | int) -> Event:
+        return LazyEvent("mock_call", self, "mock", id)
+
+
+class _InlineMethod(NamedTuple):
+    """What the inline answers of one method share: its name, and how to read a request."""
+
+    name: str
+    read: Callable[[bytes], dict[str, Any]]
+
+
+class AnsweredCall(DeferredEvent):
+    """A unary call answered inline with a stub's static reply: the call's record and its
+    ``mock_call`` event in one object, the request kept as the bytes that came in and read
+    again when the event's data is. A third of the memory of a ``MockCall`` and its event,
+    and growing memory is what a long history costs most."""
+
+    __slots__ = ("elapsed", "headers", "method", "request", "response", "session_id", "stub_id")
+
+    error = None  # an inline answer has no template that could fail
+
+    def __init__(
+        self,
+        session_id: str,
+        headers: dict[str, str],
+        stub_id: str,
+        response: Any,
+        elapsed: float,
+        request: bytes,
+        method: _InlineMethod,
+    ) -> None:
+        self.kind = "mock_call"
+        self.author = "mock"
+        self.sequence = 0
+        self.timestamp = time.time()
+        self.session_id = session_id
+        self.headers = headers
+        self.stub_id = stub_id
+        self.response = response
+        self.elapsed = elapsed
+        self.request = request
+        self.method = method
+
+    def event(self, id: str | int) -> Event:
+        self.identify(id)
+        return self
+
+    def made_data(self) -> dict[str, Any]:
+        method = self.method
+        return {
+            "method": method.name,
+            "metadata": self.headers,
+            "stub_id": self.stub_id,
+            "status": "OK",
+            "message": "",
+            "elapsed": round(self.elapsed, 6),
+            "request": method.read(self.request),
+            "response": self.response,
+        }
 
 
 _new_tuple = tuple.__new__  # builds a MockCall without its Python-level __new__
@@ -172,7 +230,6 @@ class CallRecord:
                 self.request if requests is None else requests,
                 "response" if responses is None else "responses",
                 self.response if responses is None else responses,
-                None,
             ),
         )
 
@@ -308,8 +365,8 @@ class MockServer:
         taking the call and recording it, and no call record object is made. Everything
         else goes the general way (``_unary``)."""
         path = method.path
-        name = method.full_name
         read = self._readers[path]
+        inline = _InlineMethod(method.full_name, read)
         decoded = self._decoded
         general = cast(_UnaryHandler, self._wrap(method, self._unary))
 
@@ -343,24 +400,14 @@ class MockServer:
             if output.trailers:
                 context.set_trailing_metadata(output.trailers)
             self.hub.record_call(
-                _new_tuple(
-                    MockCall,
-                    (
-                        session_id,
-                        time.time(),
-                        None,
-                        name,
-                        headers,
-                        stub.id,
-                        "OK",
-                        "",
-                        time.perf_counter() - started,
-                        "request",
-                        request,
-                        "response",
-                        output.data if output.data is not None else {},
-                        read,
-                    ),
+                AnsweredCall(
+                    session_id,
+                    headers,
+                    stub.id,
+                    output.data if output.data is not None else {},
+                    time.perf_counter() - started,
+                    request,
+                    inline,
                 )
             )
             return reply

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any
 
 from ..ids import random_hex
 from ..mock.hub import APP_NAME, USER_ID, FinishedCall, SessionHub
@@ -35,11 +35,6 @@ def store_id(key: str) -> str:
 def scope_key(session_id: str) -> str:
     """The scope of a stored log."""
     return GLOBAL if session_id == GLOBAL_STORE_ID else session_id
-
-
-class _HeadedCall(FinishedCall, Protocol):
-    @property
-    def headers(self) -> Mapping[str, str]: ...
 
 
 class Activity:
@@ -85,7 +80,7 @@ class ServeHub(SessionHub):
 
     def record_call(self, call: FinishedCall) -> None:
         super().record_call(call)
-        self.activity.seen(call.session_id, cast(_HeadedCall, call).headers)
+        self.activity.seen(call.session_id, call.headers)
 
     def call_started(self, session_id: str) -> None:
         super().call_started(session_id)
@@ -164,16 +159,7 @@ class ServeHub(SessionHub):
         batch = []
         for session_id, calls in queued.items():
             session = self._live.get(session_id) or await self.open(session_id)
-            events = [
-                Event(
-                    kind="mock_call",
-                    data=call.data(),
-                    author="mock",
-                    id=random_hex(),
-                    timestamp=call.finished_at,
-                )
-                for call in calls
-            ]
+            events = [call.event(random_hex()) for call in calls]
             batch.append((session, events))
         for missing in await self.shared.append_many(batch):
             self._gone(scope_key(missing))

@@ -115,27 +115,25 @@ class Recorded(Protocol):
     def data(self) -> dict[str, Any]: ...
 
 
-_SLOTS = Event.__dict__  # Event's slot descriptors, which LazyEvent's properties fall back on
+_SLOTS = Event.__dict__  # Event's slot descriptors, which DeferredEvent's properties fall back on
 
 
-class LazyEvent(Event):
-    """An event kept as what it records until it is read (a ``mock_call`` event of a long
-    history: the record is a fraction of the size of what is made of it).
+class DeferredEvent(Event):
+    """An event whose ``data`` is made when it is read (``made_data``), from a record a
+    fraction of the size of what is made of it (a ``mock_call`` event of a long history).
 
-    ``data`` is made from the record each time it is read, an empty ``state_delta`` is not
-    kept, and an ``id`` given as a number (the event's place in its session) is the text
-    ``"{kind}-{number}"``, made when read. Whatever sets one of them replaces it for good.
-    It is an ``Event`` in every other way."""
+    An empty ``state_delta`` is not kept, and an ``id`` given as a number (the event's place
+    in its session) is the text ``"{kind}-{number}"``, made when read. Whatever sets ``data``,
+    ``state_delta`` or ``id`` replaces it for good. It is an ``Event`` in every other way."""
 
-    __slots__ = ("recorded",)
+    __slots__ = ()
 
-    def __init__(self, kind: str, recorded: Recorded, author: str, id: str | int) -> None:
-        self.recorded = recorded
-        self.kind = kind
-        self.author = author
-        _SLOTS["id"].__set__(self, id)  # a number is made into text when read
-        self.sequence = 0
-        self.timestamp = recorded.finished_at
+    def made_data(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def identify(self, id: str | int) -> None:
+        """Give the event its id: a text, or its number in its session."""
+        _SLOTS["id"].__set__(self, id)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):
@@ -149,7 +147,7 @@ class LazyEvent(Event):
         try:
             value: dict[str, Any] = _SLOTS["data"].__get__(self)
         except AttributeError:
-            return self.recorded.data()
+            return self.made_data()
         return value
 
     @data.setter
@@ -177,6 +175,24 @@ class LazyEvent(Event):
     @id.setter
     def id(self, value: str) -> None:
         _SLOTS["id"].__set__(self, value)
+
+
+class LazyEvent(DeferredEvent):
+    """An event kept as the record of what it records until it is read: ``data`` is made
+    from the record each time it is read."""
+
+    __slots__ = ("recorded",)
+
+    def __init__(self, kind: str, recorded: Recorded, author: str, id: str | int) -> None:
+        self.recorded = recorded
+        self.kind = kind
+        self.author = author
+        self.identify(id)
+        self.sequence = 0
+        self.timestamp = recorded.finished_at
+
+    def made_data(self) -> dict[str, Any]:
+        return self.recorded.data()
 
 
 def _fields(event: Event) -> tuple[Any, ...]:

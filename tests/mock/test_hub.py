@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from call_support import Call
 
 from scenario_runner.mock.hub import APP_NAME, USER_ID, SessionHub
 from scenario_runner.sessions import SqliteSessionService
-
-
-@dataclass
-class Call:
-    session_id: str
-    method: str = "a.B/C"
-    error: str | None = None
-    finished_at: float = 0.0
-
-    def data(self) -> dict[str, Any]:
-        return {"method": self.method, "error": self.error}
 
 
 async def test_settled_waits_for_calls_the_mock_has_not_finished() -> None:

@@ -24,7 +24,7 @@ from grpc import aio
 
 from scenario_runner.mock import server as server_module
 from scenario_runner.mock.hub import SessionHub
-from scenario_runner.mock.server import MockServer, request_reader
+from scenario_runner.mock.server import AnsweredCall, MockServer, request_reader
 from scenario_runner.mock.store import StubStore
 from scenario_runner.mock.stubs import Stub, build_stub
 from scenario_runner.protos import ProtoRegistry, compile_protos
@@ -151,6 +151,23 @@ async def test_a_static_answer_is_recorded_like_any_other_call(env: Env) -> None
     assert event["metadata"]["x-extra"] == "1"
     assert event["metadata"]["x-mock-session"] == env.session
     assert 0 <= event["elapsed"] < 5
+
+
+async def test_an_inline_answer_and_a_general_one_make_the_same_event(env: Env) -> None:
+    env.stub(hello("ada", "hi ada"))  # a static reply: answered inline
+    env.stub({**hello("bob", "hi bob"), "output": {"data": {"message": "hi bob"}, "delay": "1ms"}})
+    await env.call(SAY_HELLO, {"name": "ada"})
+    await env.call(SAY_HELLO, {"name": "bob"})
+    await env.events(count=2)
+    inline, general = await env.mock.hub.events(env.session, kinds=("mock_call",))
+    assert set(inline.data) == set(general.data)
+    assert (inline.data["request"], general.data["request"]) == ({"name": "ada"}, {"name": "bob"})
+    for event in (inline, general):
+        assert (event.kind, event.author, event.state_delta) == ("mock_call", "mock", {})
+    assert inline.id != general.id and (inline.sequence, general.sequence) == (1, 2)
+    assert 0 < general.timestamp - inline.timestamp < 5
+    assert isinstance(inline, AnsweredCall) and not isinstance(general, AnsweredCall)
+    assert inline.data is not inline.data, "made when read: the request is kept as its bytes"
 
 
 async def test_unary_equals_contains_matches(env: Env) -> None:

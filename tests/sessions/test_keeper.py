@@ -4,27 +4,16 @@ written at once, ids already kept are refused at open, nothing is lost at the en
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from call_support import Call
 
 from scenario_runner.mock.hub import APP_NAME, USER_ID, SessionHub
 from scenario_runner.sessions import AlreadyExistsError, Event, SqliteSessionService
 from scenario_runner.sessions.keeper import SessionKeeper
 from scenario_runner.sessions.sqlite import KeptSession
-
-
-@dataclass
-class Call:
-    session_id: str
-    method: str = "a.B/C"
-    error: str | None = None
-    finished_at: float = 0.0
-
-    def data(self) -> dict[str, Any]:
-        return {"method": self.method, "error": self.error}
 
 
 async def _story(hub: SessionHub, name: str) -> None:
