@@ -46,7 +46,7 @@ class ScenarioStubs:
         """Build the stubs that can be built now; keep the others for ``after_save``."""
         built = []
         for source in sources:
-            if self._waits_for_saved_values(source):
+            if source.templated and self._waits_for_saved_values(source):
                 self.deferred.append(source)
             else:
                 built.append(self._build_stub(source))
@@ -72,35 +72,23 @@ class ScenarioStubs:
 
     def _build_stub(self, source: StubSource) -> Stub:
         doc = source.document
-        raw = dict(source.raw)
-        output = raw.pop("output", None)
-        rendered = self._render(raw, source.path, doc) if template_strings(raw) else raw
+        rendered = source.raw  # as written, when nothing in it is a template
+        output = rendered.get("output")
+        if source.templated:
+            rendered = dict(source.raw)
+            output = rendered.pop("output", None)
+            rendered = self._render(rendered, source.path, doc)
+            if output is not None:
+                rendered["output"] = output = self._output(output, source)
+        # Matchers in the request's JSON form, as the stub keeps them (a NOT_FOUND shows them).
         descriptor = descriptor_of(source.method.input_type)
-        if rendered.get("input") is not None:
-            rendered["input"] = normalize_stub_input(rendered["input"], descriptor)
-        if isinstance(rendered.get("inputs"), list):
-            rendered["inputs"] = [normalize_stub_input(m, descriptor) for m in rendered["inputs"]]
-        if output is not None:
-            output = dict(output) if isinstance(output, dict) else output
-            known = STUB_CALL_NAMES | set(self.names) | self.saved_later
-            for where, text in template_paths(output, (*source.path, "output")):
-                try:
-                    names = self.templates.undeclared_names(text)
-                except TemplateProblem as exc:
-                    raise doc.error(str(exc), where) from exc
-                unknown = sorted(names - known)
-                if unknown:
-                    what = ", ".join(map(repr, unknown))
-                    verb = "is" if len(unknown) == 1 else "are"
-                    raise doc.error(f"template {text!r}: {what} {verb} undefined", where)
-            if isinstance(output, dict):
-                # The mock renders data, stream and error per call; the other parts (code,
-                # delay, headers, trailers) are rendered here, from the session's names.
-                for key in _STATIC_OUTPUT_KEYS & output.keys():
-                    output[key] = self._render_static(
-                        output[key], (*source.path, "output", key), doc
-                    )
-            rendered["output"] = output
+        if rendered.get("input") is not None or isinstance(rendered.get("inputs"), list):
+            rendered = dict(rendered)
+            if rendered.get("input") is not None:
+                rendered["input"] = normalize_stub_input(rendered["input"], descriptor)
+            if isinstance(rendered.get("inputs"), list):
+                inputs = rendered["inputs"]
+                rendered["inputs"] = [normalize_stub_input(m, descriptor) for m in inputs]
         try:
             return build_stub(
                 rendered,
@@ -114,6 +102,28 @@ class ScenarioStubs:
                 self.registry, source.method, output, source.path, exc
             )
             raise doc.error(message, where) from exc
+
+    def _output(self, output: Any, source: StubSource) -> Any:
+        """A templated output with its names checked and its static parts rendered."""
+        doc = source.document
+        output = dict(output) if isinstance(output, dict) else output
+        known = STUB_CALL_NAMES | set(self.names) | self.saved_later
+        for where, text in template_paths(output, (*source.path, "output")):
+            try:
+                names = self.templates.undeclared_names(text)
+            except TemplateProblem as exc:
+                raise doc.error(str(exc), where) from exc
+            unknown = sorted(names - known)
+            if unknown:
+                what = ", ".join(map(repr, unknown))
+                verb = "is" if len(unknown) == 1 else "are"
+                raise doc.error(f"template {text!r}: {what} {verb} undefined", where)
+        if isinstance(output, dict):
+            # The mock renders data, stream and error per call; the other parts (code,
+            # delay, headers, trailers) are rendered here, from the session's names.
+            for key in _STATIC_OUTPUT_KEYS & output.keys():
+                output[key] = self._render_static(output[key], (*source.path, "output", key), doc)
+        return output
 
     def _render_static(self, value: Any, path: PathKey, doc: SourceDocument) -> Any:
         """Render the templates of a stub output part that only use the session's names."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import Location
 from ..protos import MethodInfo
-from ..templating import slugify
+from ..templating import slugify, template_strings
 from .yamlsource import PathKey, SourceDocument, format_path
 
 
@@ -29,6 +29,11 @@ class StubSource:
     @property
     def location(self) -> Location:
         return self.document.locate(self.path)
+
+    @functools.cached_property
+    def templated(self) -> bool:
+        """Whether any string of the stub is a template (most stubs have none)."""
+        return bool(template_strings(self.raw))
 
 
 @dataclass(frozen=True)
