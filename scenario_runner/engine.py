@@ -19,7 +19,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -38,7 +38,7 @@ from .runner.engine import NOT_RUN_INTERRUPTED, OnResult, broken_result, run_all
 from .runner.processes import Entry, WorkerPool, entry_of, process_count
 from .runner.select import Shard, select
 from .runner.services import RunningService, Services, ServiceSpec
-from .runner.split import Named, Part, file_size, needs_whole_load, split
+from .runner.split import Named, Part, Share, file_size, needs_whole_load, split_shares
 from .runner.targets import Target
 from .scenario.loader import BrokenScenario, Loader, LoadResult, PieceUnreadable, discover
 from .scenario.model import Scenario, StubSource
@@ -420,10 +420,10 @@ class Run:
         if options.sessions_db is not None:
             open_sessions_db(options.sessions_db).close()  # a store that cannot open: exit 2
         indexed = list(enumerate(files))
-        shares: list[list[Part]] = []
+        shares: list[Share] = []
         if not _needs_one_process(options):
             sizes = [file_size(path) for path in files]
-            shares = split(indexed, process_count(sum(sizes)), sizes)
+            shares = split_shares(indexed, process_count(sum(sizes)), sizes)
         pool: WorkerPool | None = None
         chosen: list[Entry] = []
         try:
@@ -437,7 +437,7 @@ class Run:
                 )
                 entries, troubled = pool.start()
                 here = needs_whole_load(
-                    (part for share in shares for part in share),
+                    (part for share in shares for part in share.parts),
                     (Named(e.order[0], e.order[1], e.name) for e in entries),
                     troubled,
                 )
@@ -505,7 +505,7 @@ class Run:
         suite: Suite,
         global_stubs: Sequence[Stub],
         processes: int,
-        part: Sequence[Scenario],
+        part: Iterable[Scenario],
         send: OnResult,
         stop: Callable[[], bool],
     ) -> None:
@@ -518,7 +518,7 @@ class Run:
         self,
         options: Options,
         registry: ProtoRegistry,
-        scenarios: Sequence[Scenario],
+        scenarios: Iterable[Scenario],
         global_stubs: Sequence[Stub],
         should_stop: Callable[[], bool],
         on_result: OnResult | None = None,

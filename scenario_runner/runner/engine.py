@@ -4,7 +4,7 @@ ones alone, reporting each result as it arrives."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 from ..results import Outcome, Problem, ScenarioResult
 from ..scenario.loader import BrokenScenario
@@ -44,7 +44,7 @@ def _not_run(scenario: Scenario, reason: str) -> ScenarioResult:
 
 
 async def run_all(
-    scenarios: Sequence[Scenario],
+    scenarios: Iterable[Scenario],
     ctx: RunContext,
     on_result: OnResult,
     should_stop: Callable[[], bool] = lambda: False,
@@ -62,13 +62,17 @@ async def run_all(
     def stopping() -> bool:
         return (ctx.options.fail_fast and failed) or should_stop()
 
-    parallel = iter([s for s in scenarios if s.parallel])
-    serial = [s for s in scenarios if not s.parallel]
+    # Taken as they are needed: a worker process's scenarios are partly claimed as it goes.
+    parallel = iter(scenarios)
+    serial: list[Scenario] = []
 
     async def worker() -> None:
         # ``workers`` of these take the scenarios in turn, in order: one task each, not one
         # task (and a wait on a semaphore) per scenario.
         for scenario in parallel:
+            if not scenario.parallel:
+                serial.append(scenario)  # run alone, once every parallel one is done
+                continue
             if stopping():
                 done(_not_run(scenario, "not run: --fail-fast after a failure"))
                 continue

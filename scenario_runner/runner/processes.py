@@ -5,19 +5,25 @@ large ones, ``split``), report what they hold (``Entry``), run the scenarios the
 selected from all of them, each with its own embedded mock, and stream the results back.
 Scenarios are independent sessions, so a share needs nothing from another. The parent never
 touches gRPC before forking (a forked child may only use gRPC if its parent has not).
+
+Processes do not finish together (the machine is shared, calls take what they take), so the
+last part of each share is lent (``Share.tail``): its scenarios are claimed one at a time,
+by their owner from the front and, once it has run out of work, by another process from the
+back, which loads that part only then (``_Claims``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -26,7 +32,7 @@ from ..errors import HarnessError
 from ..results import Outcome, Problem, ScenarioResult
 from ..scenario.loader import BrokenScenario
 from ..scenario.model import Scenario
-from .split import Part, process_share
+from .split import Part, Share, process_share
 
 PROCESSES_ENV = "SCENARIO_RUN_PROCESSES"
 BATCH_SECONDS = 0.05  # results wait at most this long in a worker before going to the parent
@@ -38,7 +44,7 @@ _INTERRUPT_DRAIN = 3.0
 Order = tuple[int, int]
 LoadShare = Callable[[Sequence[Part]], tuple[list[Scenario | BrokenScenario], set[int]]]
 RunSlice = Callable[
-    [Sequence[Scenario], Callable[[ScenarioResult], None], Callable[[], bool]], None
+    [Iterable[Scenario], Callable[[ScenarioResult], None], Callable[[], bool]], None
 ]
 
 
@@ -136,12 +142,47 @@ def process_count(total_bytes: int) -> int:
     return process_share(total_bytes, cores or 1)
 
 
+class _Claims:
+    """Who runs each scenario of the lent parts: one slot per share in memory the forked
+    processes share, holding how many scenarios its lent part has (-1 until its owner says)
+    and how many were claimed from its front and from its back. A claim is a lock and two
+    integers: microseconds."""
+
+    def __init__(self, context: Any, shares: int) -> None:
+        self._slots = context.Array("i", [-1, 0, 0] * shares)
+
+    def publish(self, share: int, count: int) -> None:
+        with self._slots.get_lock():
+            self._slots[3 * share] = count
+
+    def left(self, share: int) -> int:
+        with self._slots.get_lock():
+            count, front, back = self._slots[3 * share : 3 * share + 3]
+        return max(0, int(count - front - back))
+
+    def count(self, share: int) -> int:
+        return int(self._slots[3 * share])
+
+    def take(self, share: int, *, from_back: bool) -> int | None:
+        """The index of the scenario claimed, or None when none is left."""
+        slots = self._slots
+        with slots.get_lock():
+            count, front, back = slots[3 * share : 3 * share + 3]
+            if front + back >= count:
+                return None
+            if from_back:
+                slots[3 * share + 2] = back + 1
+                return int(count - back - 1)
+            slots[3 * share + 1] = front + 1
+            return int(front)
+
+
 class WorkerPool:
     """Forked workers: ``start`` loads, ``run`` runs what the parent chose, ``close`` ends."""
 
     def __init__(
         self,
-        shares: Sequence[Sequence[Part]],
+        shares: Sequence[Share],
         load: LoadShare,
         run: RunSlice,
         to_entry: Callable[[Scenario | BrokenScenario], Entry],
@@ -149,17 +190,18 @@ class WorkerPool:
         self._context = multiprocessing.get_context("fork")
         self._stop = self._context.Event()
         self._nudged = False
-        self._shares = [list(share) for share in shares]
+        self._shares = list(shares)
+        self._claims = _Claims(self._context, len(self._shares))
         self._load, self._run, self._to_entry = load, run, to_entry
         self._workers: dict[Connection, tuple[Any, list[Entry]]] = {}
 
     def start(self) -> tuple[list[Entry], set[int]]:
         """Fork the workers and collect what their shares hold, in the stable order, and the
         indexes of the files a piece of which could not be read alone."""
-        for share in self._shares:
+        for number in range(len(self._shares)):
             parent_end, child_end = self._context.Pipe(duplex=True)
             process = self._context.Process(
-                target=self._child, args=(share, child_end), daemon=True
+                target=self._child, args=(number, child_end), daemon=True
             )
             process.start()
             child_end.close()
@@ -183,12 +225,15 @@ class WorkerPool:
     def run(
         self, chosen: set[Order], on_result: Callable[[ScenarioResult], None], *, fail_fast: bool
     ) -> None:
-        """Each worker runs the scenarios of ``chosen`` it holds (the parent chose them: no
-        broken or ``parallel: false`` one); results stream to ``on_result``."""
-        for conn, (_, own) in self._workers.items():
-            _send(conn, [list(e.order) for e in own if e.order in chosen])
+        """Each worker runs the scenarios of ``chosen`` it holds, and helps with the lent
+        ones of others (the parent chose them: no broken or ``parallel: false`` one);
+        results stream to ``on_result``."""
+        every = sorted(chosen)
+        for conn in self._workers:
+            _send(conn, every)
         pending = dict(self._workers)
         reported: set[Order] = set()
+        ended: list[tuple[Any, list[Entry]]] = []
         interrupted_at: float | None = None
         while pending:
             try:
@@ -221,17 +266,19 @@ class WorkerPool:
                     continue
                 process, own = pending.pop(conn)
                 process.join()
-                if interrupted_at is not None:
-                    continue  # its unfinished scenarios were not run: the engine says so
-                for entry in own:
-                    if entry.order in chosen and entry.order not in reported:
-                        message_text = (
-                            f"worker process ended (exit code {process.exitcode}) "
-                            "before this scenario finished"
-                        )
-                        on_result(entry.not_run(message_text, "WorkerDied"))
+                ended.append((process, own))
         if interrupted_at is not None:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt  # the unfinished scenarios were not run: the engine says so
+        # Only now: another process may have been running a lent scenario of one that ended.
+        died = next((p.exitcode for p, _ in ended if p.exitcode != 0), None)
+        for process, own in ended:
+            for entry in own:
+                if entry.order in chosen and entry.order not in reported:
+                    code = process.exitcode if died is None else died
+                    message_text = (
+                        f"worker process ended (exit code {code}) before this scenario finished"
+                    )
+                    on_result(entry.not_run(message_text, "WorkerDied"))
         self._workers.clear()
 
     def _nudge(self) -> None:
@@ -249,18 +296,25 @@ class WorkerPool:
             connection.close()
         self._workers.clear()
 
-    def _child(self, share: Sequence[Part], conn: Connection) -> None:
+    def _child(self, number: int, conn: Connection) -> None:
         code = 0
         try:
-            items, troubled = self._load(share)
+            share = self._shares[number]
+            items, troubled = self._load(share.parts)
             entries = [self._to_entry(item).to_json() for item in items]
             _send(conn, {"entries": entries, "troubled": sorted(troubled)})
             chosen = {(order[0], order[1]) for order in _receive(conn)}
             scenarios = [i for i in items if isinstance(i, Scenario) and i.order in chosen]
-            if scenarios:
+            lent = [s for s in scenarios if any(_holds(p, s.order) for p in share.tail)]
+            self._claims.publish(number, len(lent))
+            if scenarios or any(self._claims.count(n) > 0 for n in range(len(self._shares))):
+                kept = [s for s in scenarios if not any(_holds(p, s.order) for p in share.tail)]
+                source = itertools.chain(
+                    kept, self._claimed(number, lent, False), self._borrowed(number, chosen)
+                )
                 batches = _Batches(conn)
                 try:
-                    self._run(scenarios, batches.add, self._stop.is_set)
+                    self._run(source, batches.add, self._stop.is_set)
                 finally:
                     batches.send()
         except (KeyboardInterrupt, EOFError, BrokenPipeError):
@@ -275,6 +329,29 @@ class WorkerPool:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)  # skip the parent's atexit handlers, inherited through fork
+
+    def _claimed(self, share: int, lent: Sequence[Scenario], from_back: bool) -> Iterator[Scenario]:
+        """The scenarios of a lent part this process claims, one at a time as it needs them."""
+        while (index := self._claims.take(share, from_back=from_back)) is not None:
+            yield lent[index]
+
+    def _borrowed(self, number: int, chosen: set[Order]) -> Iterator[Scenario]:
+        """Once this process has run out of work: what is left of the others' lent parts,
+        the one with most left first, loaded only then."""
+        others = [n for n in range(len(self._shares)) if n != number]
+        for other in sorted(others, key=self._claims.left, reverse=True):
+            if self._claims.left(other) == 0:
+                continue
+            items, _ = self._load(self._shares[other].tail)
+            lent = [i for i in items if isinstance(i, Scenario) and i.order in chosen]
+            if len(lent) != self._claims.count(other):
+                continue  # it does not load here as it did there: leave it to its owner
+            yield from self._claimed(other, lent, True)
+
+
+def _holds(part: Part, order: Order) -> bool:
+    """Whether a scenario of this order comes from this part."""
+    return order[0] == part.index and (part.whole or part.first <= order[1] < part.last)
 
 
 class _Batches:

@@ -104,6 +104,65 @@ def split(
     return [parts for parts in shares if parts]
 
 
+# Each process's last sixth (by bytes) is lent: another process that has run out of work
+# runs what is left of it (about the difference between the first and the last process to
+# finish, measured with bench/bench_runner.py: up to a sixth of a run).
+LENT_PIECES = 6
+
+
+@dataclass(frozen=True)
+class Share:
+    """A process's parts, in suite order; the last ``lent`` of them a process that has run
+    out of work of its own may load and help with."""
+
+    parts: tuple[Part, ...]
+    lent: int = 0
+
+    @property
+    def tail(self) -> tuple[Part, ...]:
+        return self.parts[len(self.parts) - self.lent :] if self.lent else ()
+
+
+def split_shares(
+    files: Sequence[tuple[int, Path]], processes: int, sizes: Sequence[int] | None = None
+) -> list[Share]:
+    """:func:`split`, with the last ``1 / LENT_PIECES`` of each share marked lent (when the
+    suite cuts into that many pieces; else nothing is lent)."""
+    sizes = list(sizes) if sizes is not None else [file_size(path) for _, path in files]
+    if processes <= 1:
+        return [Share(tuple(parts)) for parts in split(files, processes, sizes)]
+    pieces = split(files, processes * LENT_PIECES, sizes)
+    if len(pieces) != processes * LENT_PIECES:
+        return [Share(tuple(parts)) for parts in split(files, processes, sizes)]
+    shares = []
+    for k in range(processes):
+        own = pieces[k * LENT_PIECES : (k + 1) * LENT_PIECES]
+        head = _joined([part for piece in own[:-1] for part in piece])
+        tail = _joined(own[-1])
+        shares.append(Share(tuple(head + tail), len(tail)))
+    return shares
+
+
+def _joined(parts: Sequence[Part]) -> list[Part]:
+    """Adjacent pieces of one file made one part (one read and one parse, not several)."""
+    joined: list[Part] = []
+    for part in parts:
+        last = joined[-1] if joined else None
+        if last is not None and last.index == part.index and last.end == part.start:
+            joined[-1] = Part(
+                last.index,
+                last.path,
+                start=last.start,
+                end=part.end,
+                line=last.line,
+                first=last.first,
+                count=last.count + part.count,
+            )
+        else:
+            joined.append(part)
+    return joined
+
+
 def _cut(
     index: int, path: Path, size: int, cuts: Sequence[float]
 ) -> list[tuple[Part, tuple[float, float]]] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from e2e_support import Project, RunResult, outcome_of
 
 SCENARIO = """
@@ -139,3 +141,41 @@ def test_a_problem_only_the_whole_file_shows_is_reported_as_in_one_process(
     assert two.outcomes["unclosed.yaml"] == "error", "a YAML error breaks the whole file"
     dupes = [c for c in two.cases if c.get("name") == "passed: scenario 1"]
     assert len(dupes) == 2 and all(outcome_of(c) == "error" for c in dupes), two.outcomes
+
+
+LENDING = """
+name: "scenario {i}"
+stubs:
+  - service: helloworld.Greeter
+    method: SayHello
+    output: {{data: {{message: "{{{{ mock.address }}}}"}}, delay: {delay}}}
+steps:
+  - call: helloworld.Greeter/SayHello
+    request: {{name: user-{i}}}
+"""
+
+
+def test_a_process_out_of_work_runs_what_is_left_of_anothers_share(project: Project) -> None:
+    # The first half is quick, the second slow: its process would finish long after the
+    # first, which helps with the last part of its share instead. Which process ran a
+    # scenario shows in its log: each has its own mock, at its own address.
+    count = 48
+    documents = [
+        LENDING.format(i=i, delay="0ms" if i < count // 2 else "150ms") for i in range(count)
+    ]
+    project.write("scenarios/all.yaml", "---".join(documents))
+    done = project.run_subprocess("--workers", "2", env={"SCENARIO_RUN_PROCESSES": "2"})
+    assert done.code == 0, done.output
+    names = [case.get("name") for case in done.cases]
+    assert names == [f"scenario {i}" for i in range(count)], "each once, in file order"
+    address = {}
+    for i in range(count):
+        found = re.search(r'response={"message": "([^"]+)"}', done.system_out(f"scenario {i}"))
+        assert found is not None, done.system_out(f"scenario {i}")
+        address[i] = found.group(1)
+    quick, slow = address[0], address[count // 2]
+    assert quick != slow, "two processes, two mocks"
+    assert {address[i] for i in range(count // 2)} == {quick}
+    helped = [i for i in range(count // 2, count) if address[i] == quick]
+    assert helped, f"the quick process ran none of the slow share's scenarios: {address}"
+    assert helped == list(range(count - len(helped), count)), "what it took is the share's end"

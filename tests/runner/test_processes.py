@@ -6,6 +6,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import time
 from multiprocessing.connection import Connection
 
 import pytest
@@ -100,3 +101,30 @@ def test_results_and_entries_cross_the_pipe_as_json_unchanged() -> None:
     assert ScenarioResult.from_json(json.loads(json.dumps(broken.to_json()))) == broken
     entry = processes.Entry((1, 2), "a", "a.yaml", 3, ("x",), False, broken)
     assert processes.Entry.from_json(json.loads(json.dumps(entry.to_json()))) == entry
+
+
+def test_claims_from_the_front_and_the_back_share_a_lent_part_once_each() -> None:
+    context = multiprocessing.get_context("fork")
+    claims = processes._Claims(context, 2)
+    assert claims.take(1, from_back=False) is None, "nothing is claimed before the count is known"
+    claims.publish(1, 500)
+    parent, child = context.Pipe(duplex=False)
+
+    def take_from_the_back() -> None:
+        taken = []
+        while (index := claims.take(1, from_back=True)) is not None:
+            taken.append(index)
+        child.send(taken)
+
+    helper = context.Process(target=take_from_the_back)
+    helper.start()
+    front = []
+    while (index := claims.take(1, from_back=False)) is not None:
+        front.append(index)
+        time.sleep(0.001)  # the owner is busy running it: the helper takes the rest
+    back = parent.recv()
+    helper.join()
+    assert sorted(front + back) == list(range(500)), "every scenario once, by one of them"
+    assert front and back, "both took some"
+    assert front == sorted(front) and back == sorted(back, reverse=True)
+    assert claims.left(1) == 0 and claims.left(0) == 0

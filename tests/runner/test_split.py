@@ -8,11 +8,13 @@ import pytest
 
 from scenario_runner.runner.split import (
     BYTES_PER_PROCESS,
+    LENT_PIECES,
     Named,
     Part,
     needs_whole_load,
     process_share,
     split,
+    split_shares,
 )
 from scenario_runner.scenario.yamlsource import load_documents
 
@@ -146,3 +148,36 @@ def test_cut_files_are_loaded_whole_when_a_piece_cannot_tell_alone(tmp_path: Pat
     assert needs_whole_load(pieces, within, set()) == set(), "a piece checks its own names"
     whole_file = [Part(1, other)]
     assert needs_whole_load(whole_file, [], {1}) == set(), "whole files were loaded whole"
+
+
+def test_one_file_in_shares_lends_the_last_sixth_of_each_and_loads_as_the_file(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "big.yaml", many(240))
+    shares = split_shares([(0, path)], 2)
+    assert len(shares) == 2
+    # One part for what a share keeps, one for what it lends: adjacent pieces are joined.
+    assert [(len(s.parts), s.lent) for s in shares] == [(2, 1), (2, 1)]
+    lent = [s.tail[0].count for s in shares]
+    assert all(abs(count - 240 / 2 / LENT_PIECES) <= 2 for count in lent), lent
+    parts = [part for share in shares for part in share.parts]
+    whole = [
+        (d.index, d.value, d.position(("name",))) for d in load_documents(path.read_text(), "f")
+    ]
+    assert documents_of(path, parts) == whole
+
+
+def test_many_files_in_shares_lend_whole_files_in_order(tmp_path: Path) -> None:
+    files = [(i, write(tmp_path, f"s{i:03d}.yaml", DOC.format(i=i))) for i in range(120)]
+    shares = split_shares(files, 2)
+    assert [p.index for s in shares for p in s.parts] == list(range(120)), "each once, in order"
+    assert all(p.whole for s in shares for p in s.parts)
+    assert [s.lent for s in shares] == [10, 10]
+    assert [p.index for p in shares[0].tail] == list(range(50, 60))
+
+
+def test_a_suite_too_small_to_cut_that_fine_lends_nothing(tmp_path: Path) -> None:
+    files = [(i, write(tmp_path, f"s{i}.yaml", DOC.format(i=i))) for i in range(4)]
+    shares = split_shares(files, 2)
+    assert [[p.index for p in s.parts] for s in shares] == [[0, 1], [2, 3]]
+    assert [s.lent for s in shares] == [0, 0] and shares[0].tail == ()
