@@ -75,6 +75,7 @@ class ProtoRegistry:
     """The services, methods and message classes of one compiled set of protos."""
 
     def __init__(self, descriptor_set: descriptor_pb2.FileDescriptorSet) -> None:
+        self._descriptor_set = descriptor_set
         self.pool = descriptor_pool.DescriptorPool()
         for file_proto in descriptor_set.file:
             self.pool.Add(file_proto)
@@ -93,6 +94,12 @@ class ProtoRegistry:
                 for method in service.methods:
                     info = self._method_info(full, method)
                     self._methods[info.path] = info
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """A hash of the compiled set: what a check made against these protos depends on."""
+        blob = self._descriptor_set.SerializeToString(deterministic=True)
+        return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
     def _method_info(self, service: str, method: MethodDescriptor) -> MethodInfo:
         return MethodInfo(

@@ -6,7 +6,9 @@ One broken document never hides the others: every problem becomes a ``BrokenScen
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
 import json
 import os
 import re
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import __version__
 from ..durations import parse_duration
 from ..errors import ConfigError, Location, ScenarioFileError
 from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, compile_template, is_go_template
@@ -116,6 +119,20 @@ def discover(paths: Sequence[Path], suffixes: Sequence[str] = SCENARIO_SUFFIXES)
     return list(found)
 
 
+@functools.cache
+def _checks_version() -> str:
+    """The checks' code as it is: the version, and when a module of the package last
+    changed (an edited check must not trust what an older one found valid)."""
+    package = Path(__file__).resolve().parents[1]
+    latest = 0
+    for folder, _, names in os.walk(package):
+        for name in names:
+            if name.endswith((".py", ".json")):
+                with contextlib.suppress(OSError):
+                    latest = max(latest, os.stat(os.path.join(folder, name)).st_mtime_ns)
+    return f"{__version__} {latest}"
+
+
 class Loader:
     """Loads scenario and stub files against one set of compiled protos."""
 
@@ -159,14 +176,12 @@ class Loader:
         try:
             text = read_source(path, shown)
             if piece is None:
+                read, first = text, 0
                 documents = load_documents(text, shown, cache=self.documents)
             else:
+                read, first = piece.text(text), piece.first
                 documents = load_documents(
-                    piece.text(text),
-                    shown,
-                    lines=text.splitlines(),
-                    first_index=piece.first,
-                    cache=self.documents,
+                    read, shown, lines=text.splitlines(), first_index=first, cache=self.documents
                 )
                 if len(documents) != piece.count:
                     raise PieceUnreadable(shown)
@@ -181,6 +196,9 @@ class Loader:
         if not documents:
             error = ScenarioFileError("the file holds no scenario", location=Location(shown, 1, 1))
             return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
+        checks = self.checks_key if self.documents is not None else ""
+        trusted = bool(checks) and self.documents is not None
+        trusted = trusted and self.documents.checked(read, first, checks)  # type: ignore[union-attr]
         scenarios: list[Scenario] = []
         broken: list[BrokenScenario] = []
         # A name must be unique per file: every document that shares one is invalid (not only
@@ -192,7 +210,7 @@ class Loader:
                 lines_by_name.setdefault(document.value["name"], []).append(line)
         for document in documents:
             name = _document_name(document, path.name)
-            errors = validate_scenario(document)
+            errors = [] if trusted else validate_scenario(document)
             clash = lines_by_name.get(name, [])
             if not errors and len(clash) > 1:
                 here = document.position(("name",))[0]
@@ -206,7 +224,7 @@ class Loader:
                 ]
             scenario = None
             if not errors:
-                scenario, errors = self._build(document, file_index)
+                scenario, errors = self._build(document, file_index, trusted=trusted)
             if errors or scenario is None:
                 line = document.position(())[0]
                 broken.append(
@@ -214,11 +232,29 @@ class Loader:
                 )
             else:
                 scenarios.append(scenario)
+        if checks and not trusted and not broken and self.documents is not None:
+            self.documents.mark_checked(read, first, checks)
         return scenarios, broken
 
+    @functools.cached_property
+    def checks_key(self) -> str:
+        """What checking a scenario depends on besides its text: the protos, the names the
+        options define, the targets known, the working directory and the checks' code."""
+        parts = [
+            _checks_version(),
+            self.registry.digest,
+            sorted(self.option_vars),
+            None if self.targets is None else sorted(self.targets),
+            self.parse_outputs,
+            str(self.root),
+        ]
+        return json.dumps(parts, separators=(",", ":"))
+
     def _build(
-        self, doc: SourceDocument, file_index: int
+        self, doc: SourceDocument, file_index: int, *, trusted: bool = False
     ) -> tuple[Scenario | None, list[ScenarioFileError]]:
+        """The scenario of a document the schema accepts, or why it cannot run; a document
+        ``trusted`` (checked clean before, as it is) is only built."""
         data: dict[str, Any] = doc.value
         errors: list[ScenarioFileError] = []
         skip = data.get("skip")
@@ -242,12 +278,21 @@ class Loader:
                 stubs, problems = self._stub_file_entry(doc, raw["file"], (*path, "file"))
                 scenario.stubs.extend(stubs)
                 errors.extend(problems)
+            elif trusted:
+                method = self.registry.find_method(raw["service"], raw["method"])
+                assert method is not None, "checked against these protos"
+                scenario.stubs.append(StubSource(raw, doc, path, method))
             else:
                 stub, problems = self.check_stub(raw, doc, path)
                 errors.extend(problems)
                 if stub is not None:
                     scenario.stubs.append(stub)
         for i, raw in enumerate(data.get("steps") or []):
+            if trusted:
+                call = raw["call"]
+                method = None if Templates.is_template(call) else self.registry.find_call(call)
+                scenario.steps.append(_new_step(raw, i, method))
+                continue
             step, problems = self._step(raw, doc, i)
             errors.extend(problems)
             if step is not None:
@@ -255,6 +300,12 @@ class Loader:
         for i, raw in enumerate(data.get("verify") or []):
             path = ("verify", i)
             method = None
+            if trusted:
+                call = raw.get("call")
+                if isinstance(call, str) and not Templates.is_template(call):
+                    method = self.registry.find_call(call)
+                scenario.verify.append(Verification(i, raw, method, path))
+                continue
             if "with" in raw:
                 errors.extend(self._matchers(raw["with"], doc, (*path, "with")))
             if "call" in raw:
@@ -265,6 +316,8 @@ class Loader:
                         self._fields(raw["with"], method.input_type, doc, (*path, "with"))
                     )
             scenario.verify.append(Verification(i, raw, method, path))
+        if trusted:
+            return scenario, errors
         session_id = session.get("id")
         if isinstance(session_id, str) and not Templates.is_template(session_id):
             problem = metadata_value_problem(session_id) if session_id else "it is empty"
@@ -345,12 +398,7 @@ class Loader:
                         (*path, "save", key),
                     )
                 )
-        retry_raw = raw.get("retry")
-        retry = None
-        if retry_raw:
-            retry = Retry(int(retry_raw["attempts"]), _duration(retry_raw.get("interval")) or 0.0)
-        step = Step(index, str(raw.get("name", "")), raw, method, retry, path)
-        return (None if errors else step), errors
+        return (None if errors else _new_step(raw, index, method)), errors
 
     def _request(
         self, value: Any, method: MethodInfo, doc: SourceDocument, path: PathKey
@@ -643,6 +691,14 @@ def _combined(errors: list[ScenarioFileError]) -> ScenarioFileError:
         path=first.path,
         snippet=f"{first.snippet or ''}\n{rest}".strip("\n"),
     )
+
+
+def _new_step(raw: dict[str, Any], index: int, method: MethodInfo | None) -> Step:
+    retry_raw = raw.get("retry")
+    retry = None
+    if retry_raw:
+        retry = Retry(int(retry_raw["attempts"]), _duration(retry_raw.get("interval")) or 0.0)
+    return Step(index, str(raw.get("name", "")), raw, method, retry, ("steps", index))
 
 
 def _strings(value: Any, path: PathKey) -> list[tuple[PathKey, str]]:

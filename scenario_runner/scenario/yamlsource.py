@@ -198,22 +198,34 @@ class DocumentCache:
     folder: a run of files unchanged since the last one does not parse them again.
 
     Only what parsing gives is kept (values and positions, in ``marshal`` form: plain
-    values only); checking them against the schema and the protos happens on every run.
-    An entry that cannot be read is parsed again (and rewritten). Past ``max_entries``
-    files (every edit of a file adds one), the first write of a process removes the older
-    half, by modification time."""
+    values only). A text whose documents were all found valid is also marked so (an empty
+    ``.checked`` file named by the text and by what the checks depend on: the protos, the
+    names the options define, the checks' own code); checking it again is skipped while the
+    mark is there. An entry that cannot be read is parsed again (and rewritten). Past
+    ``max_entries`` files (every edit of a file adds one), the first write of a process
+    removes the older half, by modification time."""
 
     def __init__(self, folder: Path, max_entries: int = MAX_CACHED_FILES) -> None:
         self.folder = folder
         self.max_entries = max_entries
         self._pruned = False
 
-    def _path(self, text: str, first_index: int) -> Path:
+    def _path(self, text: str, first_index: int, checks: str = "") -> Path:
         digest = hashlib.blake2b(digest_size=20)
         digest.update(_CACHE_FORMAT.encode())
+        digest.update(checks.encode())
         digest.update(first_index.to_bytes(8, "little"))
         digest.update(text.encode("utf-8", "surrogatepass"))
-        return self.folder / f"{digest.hexdigest()}.marshal"
+        return self.folder / f"{digest.hexdigest()}{'.checked' if checks else '.marshal'}"
+
+    def checked(self, text: str, first_index: int, checks: str) -> bool:
+        """Whether these documents were all found valid by checks of the key ``checks``."""
+        return self._path(text, first_index, checks).exists()
+
+    def mark_checked(self, text: str, first_index: int, checks: str) -> None:
+        with contextlib.suppress(OSError):  # the cache is only a shortcut
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._path(text, first_index, checks).touch()
 
     def get(self, text: str, first_index: int) -> list[_Cached] | None:
         try:
@@ -246,7 +258,7 @@ class DocumentCache:
     def _prune(self) -> None:
         try:
             with os.scandir(self.folder) as found:
-                cached = [e for e in found if e.name.endswith(".marshal")]
+                cached = [e for e in found if e.name.endswith((".marshal", ".checked"))]
                 entries = [(e.stat().st_mtime, e.path) for e in cached]
         except OSError:
             return
