@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.resources
+import importlib.util
 import operator
 import os
 import re
@@ -450,12 +450,16 @@ class PlainMessage:
 
 
 def well_known_include() -> Path:
-    return Path(str(importlib.resources.files("grpc_tools") / "_proto"))
+    """grpcio-tools' copy of the well-known types (found without importing grpcio-tools)."""
+    spec = importlib.util.find_spec("grpc_tools")
+    if spec is None or spec.origin is None:
+        raise ProtoCompileError("grpcio-tools is not installed: it compiles the protos")
+    return Path(spec.origin).parent / "_proto"
 
 
 def bundled_include() -> Path:
     """``google/rpc/{status,error_details,code}.proto``, always importable."""
-    return Path(str(importlib.resources.files("scenario_runner") / "proto_include"))
+    return Path(__file__).resolve().parent / "proto_include"
 
 
 DESCRIPTOR_SET_SUFFIXES = (".pb", ".protoset")

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib.resources
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import jsonschema_rs
 
 if TYPE_CHECKING:  # the Python validator is imported only to explain an invalid document
     from jsonschema import Draft202012Validator
@@ -30,7 +27,7 @@ _MAX_ERRORS = 5
 
 def schema_text(name: str = _SCHEMA_FILE) -> str:
     """A JSON Schema as shipped (``scenario-run schema`` prints the scenario one)."""
-    packaged = importlib.resources.files("scenario_runner") / name
+    packaged = Path(__file__).resolve().parents[1] / name
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     repo_copy = Path(__file__).resolve().parents[2] / "schemas" / name
@@ -63,7 +60,10 @@ def _validator(definition: str | None) -> Draft202012Validator:
 
 @functools.cache
 def _fast_validator(definition: str | None) -> Any:
-    """The Rust validator: ~200x faster for the common case, a valid document."""
+    """The Rust validator: ~200x faster for the common case, a valid document. Imported
+    by the first document that needs checking (a run of texts checked before needs none)."""
+    import jsonschema_rs
+
     return jsonschema_rs.validator_for(_schema_for(definition))
 
 
