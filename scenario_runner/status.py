@@ -13,6 +13,10 @@ _BY_NAME["CANCELED"] = grpc.StatusCode.CANCELLED
 
 def parse_status(value: object) -> grpc.StatusCode:
     """The status code for a name or number; ``ValueError`` when there is none."""
+    if isinstance(value, str):
+        known = _BY_NAME.get(value)  # most are written as gRPC names them: "OK", "NOT_FOUND"
+        if known is not None:
+            return known
     if isinstance(value, bool):
         raise ValueError(f"not a gRPC status code: {value!r}")
     if isinstance(value, int):

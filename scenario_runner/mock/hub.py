@@ -115,9 +115,8 @@ class SessionHub:
     ) -> Event:
         await self._flush(session_id)
         session = self._live.get(session_id) or await self.open(session_id)
-        event = Event(
-            kind=kind, data=data, state_delta=state_delta or {}, author=author, id=random_hex()
-        )
+        # No id: the store gives one (a new one cannot be a duplicate, so none is looked for).
+        event = Event(kind=kind, data=data, state_delta=state_delta or {}, author=author)
         return await self.service.append_event(session, event)
 
     def record_call(self, call: FinishedCall) -> None:

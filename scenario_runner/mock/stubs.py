@@ -131,8 +131,10 @@ def build_stub(
     is_global: bool = False,
     source: str = "",
     context: Mapping[str, Any] | None = None,
+    normalized: bool = False,
 ) -> Stub:
-    """A served stub from a GripMock object whose matchers are already rendered.
+    """A served stub from a GripMock object whose matchers are already rendered (and, when
+    ``normalized``, already in the request's JSON form: ``normalize_stub_input``).
 
     ``ValueError`` when the output does not fit the method's response type.
     """
@@ -142,8 +144,10 @@ def build_stub(
     if inputs is None and isinstance(raw.get("stream"), list):
         inputs = raw["stream"]  # GripMock's older name for `inputs`
     descriptor = descriptor_of(method.input_type)
-    single = normalize_stub_input(raw["input"], descriptor) if raw.get("input") else None
-    if inputs:
+    single = raw.get("input") or None
+    if single and not normalized:
+        single = normalize_stub_input(single, descriptor)
+    if inputs and not normalized:
         inputs = [normalize_stub_input(m, descriptor) for m in inputs]
     effects = [e for e in raw.get("effects") or [] if isinstance(e, Mapping)]
     if effects:

@@ -60,7 +60,7 @@ class ScenarioRun:
         self.stubs: list[Stub] = []
         saved = {str(k) for step in scenario.steps for k in (step.raw.get("save") or {})}
         self.stub_builder = ScenarioStubs(ctx.registry, ctx.templates, lambda: self.names, saved)
-        self.current: str = "setting up the session"
+        self.current: str | Step = "setting up the session"  # what an interruption names
 
     @property
     def names(self) -> Mapping[str, Any]:
@@ -68,6 +68,13 @@ class ScenarioRun:
         return ChainMap(self.base, self.state)
 
     # -- errors that point into the scenario file ---------------------------------------
+
+    def running(self) -> str:
+        """What the scenario is doing, as an interruption or a time limit says it."""
+        step = self.current
+        if isinstance(step, str):
+            return step
+        return f"{step.label} ({self.scenario.document.locate(step.path)})"
 
     def file_error(
         self, message: str, path: PathKey, cls: type[ScenarioFileError] = ScenarioFileError
@@ -133,12 +140,11 @@ class ScenarioRun:
 
     async def run_steps(self) -> None:
         for step in self.scenario.steps:
-            self.current = f"{step.label} ({self.scenario.document.locate(step.path)})"
+            self.current = step
             await self.run_step(step)
 
     async def run_step(self, step: Step) -> None:
-        raw = {k: v for k, v in step.raw.items() if k not in ("save", "name")}
-        values = self.render(raw, step.path)
+        values = self.render(step.call_values, step.path) if step.templated else step.call_values
         method = step.method or self._method(values["call"], (*step.path, "call"))
         target_name = str(values.get("target", "mock"))
         target = self._target(target_name, (*step.path, "target"))
@@ -433,11 +439,11 @@ async def run_scenario(scenario: Scenario, ctx: RunContext) -> ScenarioResult:
         await _within(_phases(run), timeout)
     except asyncio.TimeoutError:
         result.outcome = Outcome.ERRORED
-        message = f"timed out after {timeout:g}s in {run.current}"
+        message = f"timed out after {timeout:g}s in {run.running()}"
         result.problem = Problem(message, message, "Timeout")
     except asyncio.CancelledError:  # Ctrl-C (or SIGTERM): said, cleaned up, then passed on
         result.outcome = Outcome.ERRORED
-        result.problem = Problem("interrupted", f"interrupted in {run.current}", INTERRUPTED)
+        result.problem = Problem("interrupted", f"interrupted in {run.running()}", INTERRUPTED)
     except StepFailed as exc:
         result.outcome = Outcome.FAILED
         result.problem = Problem(exc.message, exc.detail, exc.kind)

@@ -82,13 +82,13 @@ class ScenarioStubs:
                 rendered["output"] = output = self._output(output, source)
         # Matchers in the request's JSON form, as the stub keeps them (a NOT_FOUND shows them).
         descriptor = descriptor_of(source.method.input_type)
-        if rendered.get("input") is not None or isinstance(rendered.get("inputs"), list):
-            rendered = dict(rendered)
-            if rendered.get("input") is not None:
-                rendered["input"] = normalize_stub_input(rendered["input"], descriptor)
-            if isinstance(rendered.get("inputs"), list):
-                inputs = rendered["inputs"]
-                rendered["inputs"] = [normalize_stub_input(m, descriptor) for m in inputs]
+        rendered = dict(rendered)
+        if rendered.get("input"):
+            rendered["input"] = normalize_stub_input(rendered["input"], descriptor)
+        # `stream` is GripMock's older name for `inputs`.
+        key = "inputs" if rendered.get("inputs") is not None else "stream"
+        if isinstance(rendered.get(key), list):
+            rendered[key] = [normalize_stub_input(m, descriptor) for m in rendered[key]]
         try:
             return build_stub(
                 rendered,
@@ -96,6 +96,7 @@ class ScenarioStubs:
                 self.registry,
                 source=str(source.location),
                 context=self.names,
+                normalized=True,
             )
         except ValueError as exc:
             where, message = locate_output_error(

@@ -55,6 +55,16 @@ class Step:
     def label(self) -> str:
         return f"steps[{self.index}] {self.name!r}" if self.name else f"steps[{self.index}]"
 
+    @functools.cached_property
+    def call_values(self) -> dict[str, Any]:
+        """What the call is made of (``save`` and ``name`` left out)."""
+        return {k: v for k, v in self.raw.items() if k not in ("save", "name")}
+
+    @functools.cached_property
+    def templated(self) -> bool:
+        """Whether anything the call is made of is a template."""
+        return bool(template_strings(self.call_values))
+
 
 @dataclass(frozen=True)
 class Verification:

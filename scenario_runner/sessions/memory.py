@@ -5,10 +5,10 @@ from __future__ import annotations
 import builtins
 import threading
 import time
-import uuid
 from collections.abc import Collection
 from typing import Any
 
+from scenario_runner.ids import random_hex
 from scenario_runner.sessions.model import (
     AlreadyExistsError,
     DuplicateEventError,
@@ -156,7 +156,7 @@ class InMemorySessionService:
         with self._lock:
             record = self._require(key)
             if not event.id:
-                event.id = uuid.uuid4().hex
+                event.id = random_hex()
             elif record.has_event(event.id):
                 raise DuplicateEventError(
                     f"event {event.id!r} already in session {session_key_text(*key)}"
