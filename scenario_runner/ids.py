@@ -9,14 +9,16 @@ from the system source at start, and again in every forked child).
 from __future__ import annotations
 
 import random
-import uuid
 
 _getrandbits = random.getrandbits
 
 
 def random_uuid() -> str:
     """A random (version 4) UUID in its usual text form: ``"9f1c…-…"``."""
-    return str(uuid.UUID(int=_getrandbits(128), version=4))
+    # The version (4) and variant (10xx) bits set as uuid.UUID(version=4) sets them.
+    h = f"{_getrandbits(128):032x}"
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
 def random_hex(digits: int = 32) -> str:

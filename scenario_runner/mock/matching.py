@@ -339,15 +339,17 @@ def declared_fields(m: InputMatcher) -> int:
     A leaf is a scalar, or an empty object/array (declaring ``tags: []`` is a constraint);
     non-empty objects and arrays count their leaves.
     """
-    own = sum(_leaves(section) for section in (m.equals, m.contains, m.matches, m.glob) if section)
+    sections = (m.equals, m.contains, m.matches, m.glob)
+    own = sum(leaf_count(section) for section in sections if section)
     return own + max((declared_fields(block) for block in m.any_of), default=0)
 
 
-def _leaves(value: Any) -> int:
+def leaf_count(value: Any) -> int:
+    """The leaves of one section's value, as :func:`declared_fields` counts them."""
     if isinstance(value, Mapping):
-        return sum(_leaves(item) for item in value.values()) if value else 1
+        return sum(leaf_count(item) for item in value.values()) if value else 1
     if isinstance(value, (list, tuple)):
-        return sum(_leaves(item) for item in value) if value else 1
+        return sum(leaf_count(item) for item in value) if value else 1
     return 1
 
 
@@ -387,11 +389,11 @@ def _score(expected: Any, actual: Any, holds: _Pairing, ordered: bool) -> int:
         if not isinstance(actual, (list, tuple)):
             return 0
         if holds(expected, actual):
-            return _leaves(expected)
+            return leaf_count(expected)
         if ordered:
             pairs = zip(expected, actual, strict=False)
             return sum(_score(e, a, holds, ordered) for e, a in pairs)
-        return sum(_leaves(e) for e in expected if any(holds(e, a) for a in actual))
+        return sum(leaf_count(e) for e in expected if any(holds(e, a) for a in actual))
     return 1 if holds(expected, actual) else 0
 
 

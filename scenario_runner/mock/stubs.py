@@ -35,7 +35,7 @@ from ..protos import MethodInfo, ProtoRegistry, descriptor_of, normalize_stub_in
 from ..status import parse_status
 from ..templating import Templates, template_strings
 from .gripmock import split_directive
-from .matching import InputMatcher, declared_fields
+from .matching import InputMatcher, declared_fields, leaf_count
 
 
 @dataclass
@@ -100,9 +100,7 @@ class Stub:
     def __post_init__(self) -> None:
         matchers = [m for m in (self.headers, self.input, *(self.inputs or ())) if m]
         self.declared = sum(declared_fields(m) for m in matchers)
-        self.exact = sum(
-            declared_fields(InputMatcher(equals=m.equals)) for m in matchers if m.equals
-        )
+        self.exact = sum(leaf_count(m.equals) for m in matchers if m.equals)
         self.set_rank()
 
     def set_rank(self) -> None:
@@ -132,14 +130,16 @@ def build_stub(
     source: str = "",
     context: Mapping[str, Any] | None = None,
     normalized: bool = False,
+    plain: bool = False,
 ) -> Stub:
     """A served stub from a GripMock object whose matchers are already rendered (and, when
-    ``normalized``, already in the request's JSON form: ``normalize_stub_input``).
+    ``normalized``, already in the request's JSON form: ``normalize_stub_input``); ``plain``
+    when the caller knows that no string of it is a template.
 
     ``ValueError`` when the output does not fit the method's response type.
     """
     options = raw.get("options") or {}
-    output = _build_output(raw.get("output") or {}, method, registry)
+    output = _build_output(raw.get("output") or {}, method, registry, plain)
     inputs = raw.get("inputs")
     if inputs is None and isinstance(raw.get("stream"), list):
         inputs = raw["stream"]  # GripMock's older name for `inputs`
@@ -170,7 +170,7 @@ def build_stub(
 
 
 def _build_output(
-    raw: Mapping[str, Any], method: MethodInfo, registry: ProtoRegistry
+    raw: Mapping[str, Any], method: MethodInfo, registry: ProtoRegistry, plain: bool = False
 ) -> StubOutput:
     error = raw.get("error")
     code_raw = raw.get("code")
@@ -245,11 +245,15 @@ def _build_output(
         if not output.is_error:
             raise ValueError("output.details needs output.error or a non-OK output.code")
         output.details_bytes = status_details(registry, output.details)
-    strings = [
-        *template_strings(output.data),
-        *template_strings(output.stream),
-        *([output.error] if output.error and Templates.is_template(output.error) else []),
-    ]
+    strings = (
+        []
+        if plain
+        else [
+            *template_strings(output.data),
+            *template_strings(output.stream),
+            *([output.error] if output.error and Templates.is_template(output.error) else []),
+        ]
+    )
     output.go = bool(
         document or delay_text or go_headers or any(is_go_template(t) for t in strings)
     )

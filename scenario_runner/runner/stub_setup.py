@@ -97,6 +97,7 @@ class ScenarioStubs:
                 source=str(source.location),
                 context=self.names,
                 normalized=True,
+                plain=not source.templated,
             )
         except ValueError as exc:
             where, message = locate_output_error(
