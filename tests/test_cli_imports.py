@@ -56,3 +56,33 @@ def test_a_run_does_not_import_the_serve_libraries(tmp_path: Path) -> None:
     assert loaded.isdisjoint(SERVE_ONLY), sorted(loaded & set(SERVE_ONLY))
     assert loaded.isdisjoint(SERVE_ONLY_MODULES)
     assert not any(name.startswith("scenario_runner.serve") for name in loaded)
+
+
+def test_a_run_of_files_parsed_and_checked_before_imports_neither_yaml_nor_the_validator(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "a.yaml").write_text(
+        "name: greets\nstubs:\n  - service: helloworld.Greeter\n    method: SayHello\n"
+        "    output: {data: {message: hi}}\nsteps:\n  - call: helloworld.Greeter/SayHello\n"
+        "    expect: {response: {message: hi}}\n"
+    )
+
+    def run() -> set[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE, "scenarios/", "--protos", str(REPO / "protos"), "-q"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "SCENARIO_RUN_PROCESSES": "1", "PYTHONPATH": str(REPO)},
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["code"] == 0, done.stdout + done.stderr
+        return set(result["loaded"])
+
+    first = run()
+    assert {"yaml", "jsonschema_rs"} <= first, "the first run parses and checks the file"
+    again = run()
+    assert "grpc" in again
+    assert again.isdisjoint({"yaml", "jsonschema_rs"}), sorted(again & {"yaml", "jsonschema_rs"})
