@@ -19,6 +19,7 @@ cases follows ``ScenarioResult.order``, whatever order the results finished in.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import os
 import re
@@ -61,6 +62,7 @@ def render_junit(
     would write for the same elements (``ET.indent`` then ``ET.tostring``), at a fraction
     of the cost for a report of thousands of cases."""
     host = socket.gethostname() if hostname is None else hostname
+    host_attribute = _attribute_text(host)  # the same in every suite: made once
     suites = [_Suite.of(group) for group in _group_by_file(results)]
     totals = _Totals.of(results)
     out = ["<?xml version='1.0' encoding='utf-8'?>\n<testsuites"]
@@ -77,7 +79,7 @@ def render_junit(
         return "".join(out).encode("utf-8", "xmlcharrefreplace")
     out.append(">")
     for suite in suites:
-        _suite_text(out, suite, host)
+        _suite_text(out, suite, host_attribute)
     out.append("\n</testsuites>\n")
     return "".join(out).encode("utf-8", "xmlcharrefreplace")
 
@@ -168,28 +170,25 @@ def _group_by_file(results: Sequence[ScenarioResult]) -> list[list[ScenarioResul
 # --------------------------------------------------------------------------- elements
 
 
-def _suite_text(out: list[str], suite: _Suite, hostname: str) -> None:
-    out.append("\n  <testsuite")
-    _attributes(
-        out,
-        name=suite.name,
-        tests=str(suite.totals.tests),
-        failures=str(suite.totals.failures),
-        errors=str(suite.totals.errors),
-        skipped=str(suite.totals.skipped),
-        time=_seconds(suite.time),
-        timestamp=_iso_timestamp(suite.timestamp),
-        hostname=hostname,
+def _suite_text(out: list[str], suite: _Suite, host_attribute: str) -> None:
+    # Numbers, times and timestamps need no escaping: only the names are escaped.
+    totals = suite.totals
+    name = _attribute_text(suite.name)
+    out.append(
+        f'\n  <testsuite name="{name}" tests="{totals.tests}" failures="{totals.failures}"'
+        f' errors="{totals.errors}" skipped="{totals.skipped}" time="{_seconds(suite.time)}"'
+        f' timestamp="{_iso_timestamp(suite.timestamp)}" hostname="{host_attribute}">'
     )
-    out.append(">")
     for case in suite.cases:
-        _case_text(out, case)
+        _case_text(out, case, name)  # a file's cases share its class name
     out.append("\n  </testsuite>")
 
 
-def _case_text(out: list[str], result: ScenarioResult) -> None:
-    out.append("\n    <testcase")
-    _attributes(out, classname=result.classname, name=result.name, time=_seconds(result.time))
+def _case_text(out: list[str], result: ScenarioResult, classname: str) -> None:
+    out.append(
+        f'\n    <testcase classname="{classname}" name="{_attribute_text(result.name)}"'
+        f' time="{_seconds(result.time)}"'
+    )
     children: list[str] = []
     _outcome_text(children, result)
     if result.log:
@@ -229,7 +228,11 @@ def _element(out: list[str], tag: str, attributes: dict[str, str], text: str) ->
 
 def _attributes(out: list[str], **values: str) -> None:
     for name, value in values.items():
-        out.append(f' {name}="{_escape_attribute(sanitize_xml_text(value))}"')
+        out.append(f' {name}="{_attribute_text(value)}"')
+
+
+def _attribute_text(value: str) -> str:
+    return _escape_attribute(sanitize_xml_text(value))
 
 
 def _escape_text(text: str) -> str:
@@ -281,7 +284,13 @@ def _seconds(seconds: float) -> str:
     return f"{_rounded(seconds):.3f}"
 
 
-def _iso_timestamp(epoch: float) -> str:
-    """``YYYY-MM-DDTHH:MM:SS`` in UTC: the schemas' timestamp has no timezone."""
-    moment = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
+@functools.lru_cache(maxsize=256)
+def _iso_second(second: int) -> str:
+    moment = dt.datetime.fromtimestamp(second, tz=dt.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _iso_timestamp(epoch: float) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` in UTC: the schemas' timestamp has no timezone (most suites
+    of a run start in the same few seconds: each is formatted once)."""
+    return _iso_second(math.floor(epoch))
