@@ -91,10 +91,11 @@ class Suite:
 
     def load_slice(self, files: Sequence[tuple[int, Path]]) -> list[Item]:
         items: list[Item] = []
-        for index, path in files:
-            scenarios, broken = self.loader.load_file(path, index)
-            items.extend(scenarios)
-            items.extend(broken)
+        with collector.loading():
+            for index, path in files:
+                scenarios, broken = self.loader.load_file(path, index)
+                items.extend(scenarios)
+                items.extend(broken)
         return sorted(items, key=lambda item: item.order)
 
     def load_share(self, parts: Sequence[Part]) -> tuple[list[Item], set[int]]:
@@ -102,16 +103,17 @@ class Suite:
         alone (loaded whole by the parent instead)."""
         items: list[Item] = []
         troubled: set[int] = set()
-        for part in parts:
-            try:
-                scenarios, broken = self.loader.load_file(
-                    part.path, part.index, None if part.whole else part
-                )
-            except PieceUnreadable:
-                troubled.add(part.index)
-                continue
-            items.extend(scenarios)
-            items.extend(broken)
+        with collector.loading():
+            for part in parts:
+                try:
+                    scenarios, broken = self.loader.load_file(
+                        part.path, part.index, None if part.whole else part
+                    )
+                except PieceUnreadable:
+                    troubled.add(part.index)
+                    continue
+                items.extend(scenarios)
+                items.extend(broken)
         return sorted(items, key=lambda item: item.order), troubled
 
     def global_stubs(self, skipped: list[ScenarioFileError] | None = None) -> list[StubSource]:

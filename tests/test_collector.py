@@ -43,3 +43,27 @@ def test_run_settings_leave_the_collector_as_they_found_it() -> None:
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == (700, 10, 10)
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("restored")
+def test_loading_collects_nothing_and_freezes_what_it_loaded() -> None:
+    assert gc.isenabled()
+    gc.unfreeze()
+    collections_before = gc.get_stats()[0]["collections"]
+    with collector.loading():
+        assert not gc.isenabled()
+        loaded = [[index] for index in range(50_000)]  # far past the young threshold
+        assert gc.get_stats()[0]["collections"] == collections_before
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= len(loaded), "the collector will not walk them again"
+
+
+@pytest.mark.usefixtures("restored")
+def test_loading_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    try:
+        with collector.loading():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
