@@ -64,12 +64,25 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 _EVENT_COLUMNS = "id, sequence, kind, author, timestamp, data, state_delta"
+_INSERT_SESSION = (
+    "INSERT OR IGNORE INTO sessions"
+    " (app_name, user_id, id, state, create_time, last_update_time) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_EVENT = (
+    f"INSERT INTO events (app_name, user_id, session_id, {_EVENT_COLUMNS})"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A kept session ready to write: its key, its row, its events' rows.
+_Ready = tuple[tuple[str, str, str], tuple[Any, ...], list[tuple[Any, ...]]]
 _SESSION_KEY = "app_name = ? AND user_id = ? AND id = ?"
 _EVENT_KEY = "app_name = ? AND user_id = ? AND session_id = ?"
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return _ENCODE(value)
 
 
 def _event_from_row(row: tuple[Any, ...]) -> Event:
@@ -168,46 +181,50 @@ class SqliteSessionService:
         return self._executor.submit(self._save_batch_sync, sessions)
 
     def _save_batch_sync(self, sessions: builtins.list[KeptSession]) -> builtins.list[str]:
-        conn = self._conn
         refused: builtins.list[str] = []
+        ready: builtins.list[_Ready] = []
+        for kept in sessions:
+            key = (kept.app_name, kept.user_id, kept.id)
+            try:
+                head = (*key, _dumps(kept.state), kept.create_time, kept.last_update_time)
+                rows = [
+                    (
+                        *key,
+                        e.id,
+                        e.sequence,
+                        e.kind,
+                        e.author,
+                        e.timestamp,
+                        _dumps(e.data),
+                        _dumps(e.state_delta) if e.state_delta else "{}",
+                    )
+                    for e in kept.events
+                ]
+            except (TypeError, ValueError) as exc:
+                refused.append(f"session {session_key_text(*key)}: {exc}")
+                continue
+            ready.append((key, head, rows))
+        conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for kept in sessions:
-                key = (kept.app_name, kept.user_id, kept.id)
-                try:
-                    state = _dumps(kept.state)
-                    rows = [
-                        (
-                            *key,
-                            e.id,
-                            e.sequence,
-                            e.kind,
-                            e.author,
-                            e.timestamp,
-                            _dumps(e.data),
-                            _dumps(e.state_delta) if e.state_delta else "{}",
+            # Every session at once, then every event: a few calls into SQLite per batch, not
+            # two per session (each call gives the interpreter's lock back to the run's loop,
+            # and waits to take it again).
+            before = conn.total_changes
+            conn.executemany(_INSERT_SESSION, [head for _, head, _ in ready])
+            if conn.total_changes - before == len(ready):
+                conn.executemany(_INSERT_EVENT, [row for _, _, rows in ready for row in rows])
+            else:  # some key was taken meanwhile (by another process): find which, one by one
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                for key, head, rows in ready:
+                    if conn.execute(_INSERT_SESSION, head).rowcount == 0:
+                        refused.append(
+                            f"session {session_key_text(*key)} was kept by another process "
+                            "meanwhile"
                         )
-                        for e in kept.events
-                    ]
-                except (TypeError, ValueError) as exc:
-                    refused.append(f"session {session_key_text(*key)}: {exc}")
-                    continue
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO sessions"
-                    " (app_name, user_id, id, state, create_time, last_update_time)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (*key, state, kept.create_time, kept.last_update_time),
-                )
-                if cursor.rowcount == 0:
-                    refused.append(
-                        f"session {session_key_text(*key)} was kept by another process meanwhile"
-                    )
-                    continue
-                conn.executemany(
-                    f"INSERT INTO events (app_name, user_id, session_id, {_EVENT_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                        continue
+                    conn.executemany(_INSERT_EVENT, rows)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
