@@ -196,9 +196,9 @@ class Loader:
         if not documents:
             error = ScenarioFileError("the file holds no scenario", location=Location(shown, 1, 1))
             return [], [BrokenScenario(shown, path.name, [error], (file_index, 0))]
-        checks = self.checks_key if self.documents is not None else ""
-        trusted = bool(checks) and self.documents is not None
-        trusted = trusted and self.documents.checked(read, first, checks)  # type: ignore[union-attr]
+        cache = self.documents
+        checks = self.checks_key if cache is not None else ""
+        trusted = cache is not None and cache.checked(read, first, checks)
         scenarios: list[Scenario] = []
         broken: list[BrokenScenario] = []
         # A name must be unique per file: every document that shares one is invalid (not only
@@ -232,8 +232,8 @@ class Loader:
                 )
             else:
                 scenarios.append(scenario)
-        if checks and not trusted and not broken and self.documents is not None:
-            self.documents.mark_checked(read, first, checks)
+        if cache is not None and not trusted and not broken:
+            cache.mark_checked(read, first, checks)
         return scenarios, broken
 
     @functools.cached_property
