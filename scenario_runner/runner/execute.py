@@ -67,14 +67,14 @@ class ScenarioRun:
         """What templates see: session state, then env / scenario / session."""
         return ChainMap(self.base, self.state)
 
-    # -- errors that point into the scenario file ---------------------------------------
-
     def running(self) -> str:
         """What the scenario is doing, as an interruption or a time limit says it."""
         step = self.current
         if isinstance(step, str):
             return step
         return f"{step.label} ({self.scenario.document.locate(step.path)})"
+
+    # -- errors that point into the scenario file ---------------------------------------
 
     def file_error(
         self, message: str, path: PathKey, cls: type[ScenarioFileError] = ScenarioFileError
