@@ -110,8 +110,8 @@ class _InlineMethod(NamedTuple):
 class AnsweredCall(DeferredEvent):
     """A unary call answered inline with a stub's static reply: the call's record and its
     ``mock_call`` event in one object, the request kept as the bytes that came in and read
-    again when the event's data is. A third of the memory of a ``MockCall`` and its event,
-    and growing memory is what a long history costs most."""
+    again when the event's data is. Two thirds of the memory of a ``MockCall`` and its
+    event, and growing memory is what a long history costs most."""
 
     __slots__ = ("elapsed", "headers", "method", "request", "response", "session_id", "stub_id")
 
@@ -361,8 +361,9 @@ class MockServer:
     def _unary_handler(self, method: MethodInfo) -> _Handler:
         """The unary handler. The common case, a request some stub answers with a static
         reply, is answered and recorded inline: no await, so nothing can come between
-        taking the call and recording it, and no call record object is made. Everything
-        else goes the general way (``_unary``)."""
+        taking the call and recording it, and what is recorded is the call's event itself
+        (``AnsweredCall``), not a record to make one from. Everything else goes the general
+        way (``_unary``)."""
         path = method.path
         read = self._readers[path]
         inline = _InlineMethod(method.full_name, read)
