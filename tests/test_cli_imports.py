@@ -32,18 +32,11 @@ print(json.dumps({"code": code, "loaded": loaded}))
 """
 
 
-def test_a_run_does_not_import_the_serve_libraries(tmp_path: Path) -> None:
+def loaded_by_a_run(cwd: Path, *args: str) -> set[str]:
+    """The modules a run (in one process) imported, as the probe reports them."""
     done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            PROBE,
-            "scenarios/",
-            "--junit-xml",
-            str(tmp_path / "junit.xml"),
-            "-q",
-        ],
-        cwd=REPO,
+        [sys.executable, "-c", PROBE, *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -51,7 +44,11 @@ def test_a_run_does_not_import_the_serve_libraries(tmp_path: Path) -> None:
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] == 0, done.stdout + done.stderr
-    loaded = set(result["loaded"])
+    return set(result["loaded"])
+
+
+def test_a_run_does_not_import_the_serve_libraries(tmp_path: Path) -> None:
+    loaded = loaded_by_a_run(REPO, "scenarios/", "--junit-xml", str(tmp_path / "junit.xml"), "-q")
     assert "grpc" in loaded  # the probe sees what the run imported
     assert loaded.isdisjoint(SERVE_ONLY), sorted(loaded & set(SERVE_ONLY))
     assert loaded.isdisjoint(SERVE_ONLY_MODULES)
@@ -67,22 +64,9 @@ def test_a_run_of_files_parsed_and_checked_before_imports_neither_yaml_nor_the_v
         "    output: {data: {message: hi}}\nsteps:\n  - call: helloworld.Greeter/SayHello\n"
         "    expect: {response: {message: hi}}\n"
     )
-
-    def run() -> set[str]:
-        done = subprocess.run(
-            [sys.executable, "-c", PROBE, "scenarios/", "--protos", str(REPO / "protos"), "-q"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "SCENARIO_RUN_PROCESSES": "1", "PYTHONPATH": str(REPO)},
-        )
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        assert result["code"] == 0, done.stdout + done.stderr
-        return set(result["loaded"])
-
-    first = run()
+    args = ("scenarios/", "--protos", str(REPO / "protos"), "-q")
+    first = loaded_by_a_run(tmp_path, *args)
     assert {"yaml", "jsonschema_rs"} <= first, "the first run parses and checks the file"
-    again = run()
+    again = loaded_by_a_run(tmp_path, *args)
     assert "grpc" in again
     assert again.isdisjoint({"yaml", "jsonschema_rs"}), sorted(again & {"yaml", "jsonschema_rs"})
