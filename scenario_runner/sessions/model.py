@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import copy
 import uuid
 from bisect import insort
@@ -118,7 +119,7 @@ class Recorded(Protocol):
 _SLOTS = Event.__dict__  # Event's slot descriptors, which DeferredEvent's properties fall back on
 
 
-class DeferredEvent(Event):
+class DeferredEvent(Event, metaclass=abc.ABCMeta):
     """An event whose ``data`` is made when it is read (``made_data``), from a record a
     fraction of the size of what is made of it (a ``mock_call`` event of a long history).
 
@@ -128,8 +129,9 @@ class DeferredEvent(Event):
 
     __slots__ = ()
 
+    @abc.abstractmethod
     def made_data(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The event's data, made from what the event keeps."""
 
     def identify(self, id: str | int) -> None:
         """Give the event its id: a text, or its number in its session."""
