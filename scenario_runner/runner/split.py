@@ -129,9 +129,7 @@ def split_shares(
     """:func:`split`, with the last ``1 / LENT_PIECES`` of each share marked lent (when the
     suite cuts into that many pieces; else nothing is lent)."""
     sizes = list(sizes) if sizes is not None else [file_size(path) for _, path in files]
-    if processes <= 1:
-        return [Share(tuple(parts)) for parts in split(files, processes, sizes)]
-    pieces = split(files, processes * LENT_PIECES, sizes)
+    pieces = split(files, processes * LENT_PIECES, sizes) if processes > 1 else []
     if len(pieces) != processes * LENT_PIECES:
         return [Share(tuple(parts)) for parts in split(files, processes, sizes)]
     shares = []
