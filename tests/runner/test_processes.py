@@ -109,16 +109,19 @@ def test_claims_from_the_front_and_the_back_share_a_lent_part_once_each() -> Non
     assert claims.take(1, from_back=False) is None, "nothing is claimed before the count is known"
     claims.publish(1, 500)
     parent, child = context.Pipe(duplex=False)
+    helping = context.Event()
 
     def take_from_the_back() -> None:
         taken = []
         while (index := claims.take(1, from_back=True)) is not None:
             taken.append(index)
+            helping.set()  # the owner goes on only once the helper holds one
         child.send(taken)
 
+    front = [claims.take(1, from_back=False)]  # the owner's first, before any help
     helper = context.Process(target=take_from_the_back)
     helper.start()
-    front = []
+    assert helping.wait(30), "the helper claimed nothing"
     while (index := claims.take(1, from_back=False)) is not None:
         front.append(index)
         time.sleep(0.001)  # the owner is busy running it: the helper takes the rest
