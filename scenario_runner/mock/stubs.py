@@ -28,7 +28,7 @@ from google.protobuf.descriptor import FileDescriptor
 from google.protobuf.message import Message
 
 from ..durations import parse_duration
-from ..gotemplate import GoTemplateSyntaxError, compile_template, is_go_template
+from ..gotemplate import GoTemplateSyntaxError, is_go_template
 from ..ids import random_uuid
 from ..matchers import metadata_text
 from ..protos import MethodInfo, ProtoRegistry, descriptor_of, normalize_stub_input
@@ -260,6 +260,8 @@ def _build_output(
     output.templated = bool(strings or document or delay_text or go_headers)
     for text in [*strings, document_text, delay_text or "", *(go_headers or {}).values()]:
         if text and is_go_template(text):
+            from ..gotemplate import compile_template
+
             try:
                 compile_template(text)
             except GoTemplateSyntaxError as exc:
@@ -391,7 +393,9 @@ def status_details(registry: ProtoRegistry, details: list[Any]) -> bytes:
         except (json_format.ParseError, TypeError, ValueError) as exc:
             raise ValueError(f"{where} does not fit {type_name}: {exc}") from exc
         packed.append(message)
-    return bytes(status_cls(details=packed).SerializeToString())
+    status = status_cls()
+    status.details.extend(packed)  # type: ignore[attr-defined]  # a class made at runtime
+    return bytes(status.SerializeToString())
 
 
 _EXAMPLE_TYPE = "type.googleapis.com/google.protobuf.StringValue"
