@@ -12,7 +12,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from .. import __version__
 from ..durations import parse_duration
 from ..errors import ConfigError, Location, ScenarioFileError
-from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, compile_template, is_go_template
+from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, is_go_template
 from ..matchers import MATCHER_OPERATORS, matcher_problems
 from ..mock.effects import effect_problems
 from ..mock.gripmock import DIRECTIVE_KEY, render_load_time
@@ -90,12 +90,23 @@ class LoadResult:
 
 def display_path(path: Path, root: Path | None = None) -> str:
     """The path relative to the working directory when it lies below it."""
-    base = os.path.abspath(root or os.getcwd())
-    absolute = os.path.abspath(path)
+    cwd = os.getcwd()
+    base = os.path.abspath(root) if root is not None else cwd
+    text = os.fspath(path)
+    if base == cwd and not os.path.isabs(text):
+        # The common case (a path found under a folder named relatively): no ``..`` after
+        # normalising means it lies below the working directory as written.
+        relative = os.path.normpath(text)
+        if relative != os.pardir and not relative.startswith(_PARENT):
+            return relative if os.sep == "/" else Path(relative).as_posix()
+    absolute = os.path.abspath(text)
     relative = os.path.relpath(absolute, base)
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+    if relative == os.pardir or relative.startswith(_PARENT):
         return Path(absolute).as_posix()
     return Path(relative).as_posix()
+
+
+_PARENT = os.pardir + os.sep
 
 
 def _is_fragment(parts: Iterable[str]) -> bool:
@@ -106,17 +117,47 @@ def discover(paths: Sequence[Path], suffixes: Sequence[str] = SCENARIO_SUFFIXES)
     """Every scenario file under ``paths``: recursive, sorted, ``_`` fragments left out.
 
     A file named directly is taken even if it looks like a fragment: the user asked for it.
+    Folders are walked as ``Path.rglob`` walks them (links to folders are not followed), in
+    the order ``sorted`` gives their paths.
     """
     found: dict[Path, None] = {}
     for path in paths:
         if path.is_file():
             found[path] = None
         elif path.is_dir():
-            for file in sorted(path.rglob("*")):
-                relative = file.relative_to(path)
-                if file.suffix in suffixes and file.is_file() and not _is_fragment(relative.parts):
-                    found[file] = None
+            below = sorted(_files_below(os.fspath(path), (), tuple(suffixes)))
+            for parts in below:
+                found[path.joinpath(*parts)] = None
     return list(found)
+
+
+def _files_below(
+    folder: str, parts: tuple[str, ...], suffixes: tuple[str, ...]
+) -> Iterator[tuple[str, ...]]:
+    """The path parts, below ``folder``, of each file with one of ``suffixes`` that is not
+    a fragment (nor inside one)."""
+    try:
+        with os.scandir(folder) as entries:
+            listed = [(entry.name, entry.path, _kind(entry)) for entry in entries]
+    except OSError:
+        return
+    for name, full, kind in listed:
+        if name.startswith(("_", ".")):
+            continue
+        if kind == "dir":
+            yield from _files_below(full, (*parts, name), suffixes)
+        elif kind == "file" and os.path.splitext(name)[1] in suffixes:
+            yield (*parts, name)
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    """``dir`` for a real folder (not a link to one), ``file`` for a file or a link to one."""
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            return "dir"
+        return "file" if entry.is_file() else ""
+    except OSError:
+        return ""
 
 
 @functools.cache
@@ -532,6 +573,8 @@ class Loader:
                 )
         for where, text in _strings(output, (*path, "output")):
             if is_go_template(text):
+                from ..gotemplate import compile_template
+
                 try:
                     compile_template(text)
                 except GoTemplateSyntaxError as exc:

@@ -7,6 +7,7 @@ bytes that are not UTF-8 are reported at their line and column.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import Location, ScenarioFileError
@@ -21,14 +22,15 @@ def read_source(path: Path, shown: str) -> str:
     """The text of ``path`` (``shown`` is how messages name it); ``ScenarioFileError`` for a
     file that cannot be read, is too large, is binary or is not UTF-8."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ScenarioFileError(
-                f"the file is {_size(size)}, more than the {_size(MAX_FILE_BYTES)} a scenario, "
-                "stub or config file may have",
-                location=Location(shown, 1, 1),
-            )
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise ScenarioFileError(
+                    f"the file is {_size(size)}, more than the {_size(MAX_FILE_BYTES)} a "
+                    "scenario, stub or config file may have",
+                    location=Location(shown, 1, 1),
+                )
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ScenarioFileError(
             f"cannot read the file: {exc.strerror or exc}", location=Location(shown)

@@ -167,28 +167,39 @@ class DocumentCache:
         self.folder = folder
         self.max_entries = max_entries
         self._pruned = False
+        self._folder = os.fspath(folder)
+        self._last: tuple[str, int, str] | None = None  # the text hashed last, and its digest
 
-    def _path(self, text: str, first_index: int, checks: str = "") -> Path:
-        digest = hashlib.blake2b(digest_size=20)
-        digest.update(_cache_format().encode())
-        digest.update(checks.encode())
-        digest.update(first_index.to_bytes(8, "little"))
-        digest.update(text.encode("utf-8", "surrogatepass"))
-        return self.folder / f"{digest.hexdigest()}{'.checked' if checks else '.marshal'}"
+    def _path(self, text: str, first_index: int, checks: str = "") -> str:
+        last = self._last
+        if last is not None and last[0] is text and last[1] == first_index:
+            digest = last[2]  # a file's text is looked up, then its check mark
+        else:
+            hasher = hashlib.blake2b(digest_size=20)
+            hasher.update(_cache_format().encode())
+            hasher.update(first_index.to_bytes(8, "little"))
+            hasher.update(text.encode("utf-8", "surrogatepass"))
+            digest = hasher.hexdigest()
+            self._last = (text, first_index, digest)
+        if not checks:
+            return os.path.join(self._folder, f"{digest}.marshal")
+        marked = hashlib.blake2b(f"{digest} {checks}".encode(), digest_size=20).hexdigest()
+        return os.path.join(self._folder, f"{marked}.checked")
 
     def checked(self, text: str, first_index: int, checks: str) -> bool:
         """Whether these documents were all found valid by checks of the key ``checks``."""
-        return self._path(text, first_index, checks).exists()
+        return os.path.exists(self._path(text, first_index, checks))
 
     def mark_checked(self, text: str, first_index: int, checks: str) -> None:
         with contextlib.suppress(OSError):  # the cache is only a shortcut
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._path(text, first_index, checks).touch()
+            with open(self._path(text, first_index, checks), "wb"):
+                pass
 
     def get(self, text: str, first_index: int) -> list[_Cached] | None:
         try:
-            data = self._path(text, first_index).read_bytes()
-            found = marshal.loads(data)
+            with open(self._path(text, first_index), "rb") as file:
+                found = marshal.loads(file.read())
         except (OSError, EOFError, ValueError, TypeError):
             return None
         if not isinstance(found, list):
@@ -204,8 +215,10 @@ class DocumentCache:
         path = self._path(text, first_index)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temporary.write_bytes(data)
+            folder, name = os.path.split(path)
+            temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+            with open(temporary, "wb") as file:
+                file.write(data)
             os.replace(temporary, path)
         except OSError:
             return  # a read-only or full disk: the cache is only a shortcut
@@ -236,7 +249,7 @@ def _cache_format() -> str:
     origin = spec.origin if spec is not None and spec.origin else ""
     with contextlib.suppress(OSError):
         origin += f" {os.stat(origin).st_mtime_ns}"
-    return f"3 yaml={origin} python={sys.version_info[:2]}"
+    return f"4 yaml={origin} python={sys.version_info[:2]}"
 
 
 _Cached = tuple[
