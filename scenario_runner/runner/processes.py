@@ -18,9 +18,11 @@ import asyncio
 import contextlib
 import itertools
 import json
+import mmap
 import multiprocessing
 import os
 import signal
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -144,37 +146,50 @@ def process_count(total_bytes: int) -> int:
 
 class _Claims:
     """Who runs each scenario of the lent parts: one slot per share in memory the forked
-    processes share, holding how many scenarios its lent part has (-1 until its owner says)
-    and how many were claimed from its front and from its back. A claim is a lock and two
-    integers: microseconds."""
+    processes share (an anonymous shared mapping), holding how many scenarios its lent
+    part has (-1 until its owner says) and how many were claimed from its front and from
+    its back. A claim is a lock and two integers: microseconds."""
+
+    _SLOT = struct.Struct("=iii")
 
     def __init__(self, context: Any, shares: int) -> None:
-        self._slots = context.Array("i", [-1, 0, 0] * shares)
+        self._memory = mmap.mmap(-1, self._SLOT.size * max(1, shares))
+        for share in range(shares):
+            self._SLOT.pack_into(self._memory, self._SLOT.size * share, -1, 0, 0)
+        self._lock = context.Lock()
+
+    def _read(self, share: int) -> tuple[int, int, int]:
+        count, front, back = self._SLOT.unpack_from(self._memory, self._SLOT.size * share)
+        return count, front, back
+
+    def _write(self, share: int, count: int, front: int, back: int) -> None:
+        self._SLOT.pack_into(self._memory, self._SLOT.size * share, count, front, back)
 
     def publish(self, share: int, count: int) -> None:
-        with self._slots.get_lock():
-            self._slots[3 * share] = count
+        with self._lock:
+            _, front, back = self._read(share)
+            self._write(share, count, front, back)
 
     def left(self, share: int) -> int:
-        with self._slots.get_lock():
-            count, front, back = self._slots[3 * share : 3 * share + 3]
-        return max(0, int(count - front - back))
+        with self._lock:
+            count, front, back = self._read(share)
+        return max(0, count - front - back)
 
     def count(self, share: int) -> int:
-        return int(self._slots[3 * share])
+        with self._lock:
+            return self._read(share)[0]
 
     def take(self, share: int, *, from_back: bool) -> int | None:
         """The index of the scenario claimed, or None when none is left."""
-        slots = self._slots
-        with slots.get_lock():
-            count, front, back = slots[3 * share : 3 * share + 3]
+        with self._lock:
+            count, front, back = self._read(share)
             if front + back >= count:
                 return None
             if from_back:
-                slots[3 * share + 2] = back + 1
-                return int(count - back - 1)
-            slots[3 * share + 1] = front + 1
-            return int(front)
+                self._write(share, count, front, back + 1)
+                return count - back - 1
+            self._write(share, count, front + 1, back)
+            return front
 
 
 class WorkerPool:
@@ -305,10 +320,11 @@ class WorkerPool:
             _send(conn, {"entries": entries, "troubled": sorted(troubled)})
             chosen = {(order[0], order[1]) for order in _receive(conn)}
             scenarios = [i for i in items if isinstance(i, Scenario) and i.order in chosen]
-            lent = [s for s in scenarios if any(_holds(p, s.order) for p in share.tail)]
+            tail = _Parts(share.tail)
+            lent = [s for s in scenarios if tail.hold(s.order)]
             self._claims.publish(number, len(lent))
             if scenarios or any(self._claims.count(n) > 0 for n in range(len(self._shares))):
-                kept = [s for s in scenarios if not any(_holds(p, s.order) for p in share.tail)]
+                kept = [s for s in scenarios if not tail.hold(s.order)]
                 source = itertools.chain(
                     kept, self._claimed(number, lent, False), self._borrowed(number, chosen)
                 )
@@ -349,9 +365,20 @@ class WorkerPool:
             yield from self._claimed(other, lent, True)
 
 
-def _holds(part: Part, order: Order) -> bool:
-    """Whether a scenario of this order comes from this part."""
-    return order[0] == part.index and (part.whole or part.first <= order[1] < part.last)
+class _Parts:
+    """Which of some parts a scenario comes from, by its order (parts by file index: a
+    share's tail may hold hundreds of whole files)."""
+
+    def __init__(self, parts: Iterable[Part]) -> None:
+        self._by_file: dict[int, list[Part]] = {}
+        for part in parts:
+            self._by_file.setdefault(part.index, []).append(part)
+
+    def hold(self, order: Order) -> bool:
+        return any(
+            part.whole or part.first <= order[1] < part.last
+            for part in self._by_file.get(order[0], ())
+        )
 
 
 class _Batches:
