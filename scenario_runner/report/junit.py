@@ -27,7 +27,6 @@ import socket
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from scenario_runner.results import Outcome, Problem, ScenarioResult
@@ -63,23 +62,23 @@ def render_junit(
     of the cost for a report of thousands of cases."""
     host = socket.gethostname() if hostname is None else hostname
     host_attribute = _attribute_text(host)  # the same in every suite: made once
-    suites = [_Suite.of(group) for group in _group_by_file(results)]
-    totals = _Totals.of(results)
+    body: list[str] = []
+    seconds = sum(_suite_text(body, group, host_attribute) for group in _group_by_file(results))
+    outcomes = [r.outcome for r in results]
     out = ["<?xml version='1.0' encoding='utf-8'?>\n<testsuites"]
     _attributes(
         out,
         name=suite_name,
-        tests=str(totals.tests),
-        failures=str(totals.failures),
-        errors=str(totals.errors),
-        time=_seconds(sum(suite.time for suite in suites)),
+        tests=str(len(outcomes)),
+        failures=str(outcomes.count(Outcome.FAILED)),
+        errors=str(outcomes.count(Outcome.ERRORED)),
+        time=_seconds(seconds),
     )
-    if not suites:
+    if not body:
         out.append(" />\n")
         return "".join(out).encode("utf-8", "xmlcharrefreplace")
     out.append(">")
-    for suite in suites:
-        _suite_text(out, suite, host_attribute)
+    out.extend(body)
     out.append("\n</testsuites>\n")
     return "".join(out).encode("utf-8", "xmlcharrefreplace")
 
@@ -115,44 +114,6 @@ def write_junit(
 # --------------------------------------------------------------------------- grouping
 
 
-@dataclass(frozen=True)
-class _Totals:
-    tests: int
-    failures: int
-    errors: int
-    skipped: int
-
-    @classmethod
-    def of(cls, results: Sequence[ScenarioResult]) -> _Totals:
-        outcomes = [r.outcome for r in results]
-        return cls(
-            tests=len(outcomes),
-            failures=outcomes.count(Outcome.FAILED),
-            errors=outcomes.count(Outcome.ERRORED),
-            skipped=outcomes.count(Outcome.SKIPPED),
-        )
-
-
-@dataclass(frozen=True)
-class _Suite:
-    name: str
-    cases: tuple[ScenarioResult, ...]
-    totals: _Totals
-    time: float
-    timestamp: float
-
-    @classmethod
-    def of(cls, cases: Sequence[ScenarioResult]) -> _Suite:
-        started = [r.timestamp for r in cases if r.timestamp > 0]
-        return cls(
-            name=cases[0].classname,
-            cases=tuple(cases),
-            totals=_Totals.of(cases),
-            time=sum(_rounded(r.time) for r in cases),
-            timestamp=min(started) if started else time.time(),
-        )
-
-
 def _case_key(result: ScenarioResult) -> tuple[tuple[int, int], str]:
     return (result.order, result.name)
 
@@ -170,37 +131,51 @@ def _group_by_file(results: Sequence[ScenarioResult]) -> list[list[ScenarioResul
 # --------------------------------------------------------------------------- elements
 
 
-def _suite_text(out: list[str], suite: _Suite, host_attribute: str) -> None:
+def _suite_text(out: list[str], cases: Sequence[ScenarioResult], host_attribute: str) -> float:
+    """A file's ``<testsuite>`` and its cases; the suite's time (the sum of its cases')."""
+    name = _attribute_text(cases[0].classname)  # a file's cases share its class name
+    head = len(out)
+    out.append("")  # the suite's start tag, once its counts are known
+    failures = errors = skipped = 0
+    seconds = 0.0
+    started = math.inf
+    for case in cases:
+        outcome = case.outcome
+        if outcome is not Outcome.PASSED:
+            failures += outcome is Outcome.FAILED
+            errors += outcome is Outcome.ERRORED
+            skipped += outcome is Outcome.SKIPPED
+        seconds += _rounded(case.time)
+        if 0 < case.timestamp < started:
+            started = case.timestamp
+        _case_text(out, case, name)
     # Numbers, times and timestamps need no escaping: only the names are escaped.
-    totals = suite.totals
-    name = _attribute_text(suite.name)
-    out.append(
-        f'\n  <testsuite name="{name}" tests="{totals.tests}" failures="{totals.failures}"'
-        f' errors="{totals.errors}" skipped="{totals.skipped}" time="{_seconds(suite.time)}"'
-        f' timestamp="{_iso_timestamp(suite.timestamp)}" hostname="{host_attribute}">'
+    out[head] = (
+        f'\n  <testsuite name="{name}" tests="{len(cases)}" failures="{failures}"'
+        f' errors="{errors}" skipped="{skipped}" time="{_seconds(seconds)}"'
+        f' timestamp="{_iso_timestamp(started if started < math.inf else time.time())}"'
+        f' hostname="{host_attribute}">'
     )
-    for case in suite.cases:
-        _case_text(out, case, name)  # a file's cases share its class name
     out.append("\n  </testsuite>")
+    return seconds
 
 
 def _case_text(out: list[str], result: ScenarioResult, classname: str) -> None:
-    out.append(
+    start = (
         f'\n    <testcase classname="{classname}" name="{_attribute_text(result.name)}"'
         f' time="{_seconds(result.time)}"'
     )
     children: list[str] = []
-    _outcome_text(children, result)
+    if result.outcome is not Outcome.PASSED:
+        _outcome_text(children, result)
     if result.log:
         _element(children, "system-out", {}, result.log)
     if not children:
-        out.append(" />")
-        return
-    out.append(">")
-    for child in children:
-        out.append("\n      ")
-        out.append(child)
-    out.append("\n    </testcase>")
+        out.append(f"{start} />")
+    elif len(children) == 1:
+        out.append(f"{start}>\n      {children[0]}\n    </testcase>")
+    else:
+        out.append(f"{start}>\n      " + "\n      ".join(children) + "\n    </testcase>")
 
 
 def _outcome_text(out: list[str], result: ScenarioResult) -> None:

@@ -4,6 +4,7 @@ elements (the reference below builds them as the report did before)."""
 from __future__ import annotations
 
 import socket
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -21,22 +22,32 @@ def reference(results: list[ScenarioResult], hostname: str, suite_name: str) -> 
     def put(element: ET.Element, name: str, value: str) -> None:
         element.set(name, sanitize_xml_text(value))
 
-    suites = [junit._Suite.of(group) for group in junit._group_by_file(results)]
-    totals = junit._Totals.of(results)
+    def counts(cases: list[ScenarioResult]) -> dict[str, int]:
+        outcomes = [c.outcome for c in cases]
+        return {
+            "tests": len(outcomes),
+            "failures": outcomes.count(Outcome.FAILED),
+            "errors": outcomes.count(Outcome.ERRORED),
+            "skipped": outcomes.count(Outcome.SKIPPED),
+        }
+
+    suites = junit._group_by_file(results)
+    times = [sum(junit._rounded(c.time) for c in cases) for cases in suites]
     root = ET.Element("testsuites")
     put(root, "name", suite_name)
     for key in ("tests", "failures", "errors"):
-        put(root, key, str(getattr(totals, key)))
-    put(root, "time", junit._seconds(sum(s.time for s in suites)))
-    for suite in suites:
+        put(root, key, str(counts(results)[key]))
+    put(root, "time", junit._seconds(sum(times)))
+    for cases, seconds in zip(suites, times, strict=True):
         element = ET.SubElement(root, "testsuite")
-        put(element, "name", suite.name)
+        put(element, "name", cases[0].classname)
         for key in ("tests", "failures", "errors", "skipped"):
-            put(element, key, str(getattr(suite.totals, key)))
-        put(element, "time", junit._seconds(suite.time))
-        put(element, "timestamp", junit._iso_timestamp(suite.timestamp))
+            put(element, key, str(counts(cases)[key]))
+        put(element, "time", junit._seconds(seconds))
+        started = [c.timestamp for c in cases if c.timestamp > 0]
+        put(element, "timestamp", junit._iso_timestamp(min(started) if started else time.time()))
         put(element, "hostname", hostname)
-        for result in suite.cases:
+        for result in cases:
             case = ET.SubElement(element, "testcase")
             put(case, "classname", result.classname)
             put(case, "name", result.name)
