@@ -15,7 +15,6 @@ import functools
 import math
 import re
 import unicodedata
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,6 +46,8 @@ def _now() -> str:
 
 
 def _uuid() -> str:
+    import uuid  # only for templates that call uuid()
+
     return str(uuid.uuid4())
 
 

@@ -70,3 +70,12 @@ def test_a_run_of_files_parsed_and_checked_before_imports_neither_yaml_nor_the_v
     again = loaded_by_a_run(tmp_path, *args)
     assert "grpc" in again
     assert again.isdisjoint({"yaml", "jsonschema_rs"}), sorted(again & {"yaml", "jsonschema_rs"})
+    # Nor the Go template engine, nor what only some runs need: no file here has a template.
+    heavy = {
+        "scenario_runner.gotemplate.parse",
+        "scenario_runner.gotemplate.functions",
+        "scenario_runner.gotemplate.fakes",
+        "uuid",
+        "ctypes",
+    }
+    assert again.isdisjoint(heavy), sorted(again & heavy)

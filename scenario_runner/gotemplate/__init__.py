@@ -13,19 +13,21 @@ defines (faker, times).
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Callable, Mapping
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .execute import GoTemplateError, execute
-from .fakes import FakerRoot
-from .functions import LOAD_TIME, base_functions
-from .names import STUB_DOT_FIELDS, name_problems
-from .parse import KEYWORDS, GoTemplateSyntaxError, Node, parse
-from .values import MISSING, JsonList, JsonMap, go_json, go_print
+from .dialect import FUNCTION_NAMES, KEYWORDS, LOAD_TIME, is_go_template
+from .errors import GoTemplateError, GoTemplateSyntaxError
+
+if TYPE_CHECKING:
+    from .fakes import FakerRoot
+    from .names import STUB_DOT_FIELDS, name_problems
+    from .template import GoTemplate, compile_template
+    from .values import MISSING, JsonList, JsonMap, go_json, go_print
 
 __all__ = [
+    "FUNCTION_NAMES",
+    "KEYWORDS",
     "LOAD_TIME",
     "MISSING",
     "STUB_DOT_FIELDS",
@@ -43,91 +45,30 @@ __all__ = [
     "name_problems",
 ]
 
-_FUNCTIONS = base_functions()
-_NAMES = frozenset(_FUNCTIONS) | {"faker"}
-_FIRST_ACTION = re.compile(r"\{\{-?\s*(?P<head>[.$(]|[A-Za-z_][A-Za-z0-9_]*)(?P<after>\(?)")
+# The parser, the functions and the fakes are imported by the first use of one of these
+# (a suite without Go templates never imports them).
+_LAZY = {
+    "FakerRoot": "fakes",
+    "STUB_DOT_FIELDS": "names",
+    "name_problems": "names",
+    "GoTemplate": "template",
+    "compile_template": "template",
+    "MISSING": "values",
+    "JsonList": "values",
+    "JsonMap": "values",
+    "go_json": "values",
+    "go_print": "values",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 def function_names() -> frozenset[str]:
-    return _NAMES
-
-
-def is_go_template(text: str) -> bool:
-    """Whether a string is written in GripMock's Go dialect rather than Jinja2."""
-    if "{{" not in text or "{%" in text:
-        return False
-    match = _FIRST_ACTION.search(text)
-    if match is None:
-        return False
-    head = match.group("head")
-    if head in (".", "$", "("):
-        return True
-    if head in KEYWORDS or head in ("true", "false", "nil"):
-        return True
-    return head in _NAMES and not match.group("after").endswith("(")
-
-
-class GoTemplate:
-    """A parsed Go template, ready to render any number of times."""
-
-    __slots__ = ("nodes", "text", "uses_faker")
-
-    def __init__(self, text: str, nodes: list[Node]) -> None:
-        self.text = text
-        self.nodes = nodes
-        self.uses_faker = "faker" in text
-
-    def render(
-        self,
-        data: Any,
-        faker: FakerRoot | None = None,
-        extra: Mapping[str, Callable[..., Any]] | None = None,
-    ) -> str:
-        funcs: Mapping[str, Callable[..., Any]] = _FUNCTIONS
-        if faker is not None or extra:
-            merged = dict(_FUNCTIONS)
-            if faker is not None:
-                merged["faker"] = lambda: faker
-            merged.update(extra or {})
-            funcs = merged
-        elif self.uses_faker:
-            root = FakerRoot()
-            funcs = {**_FUNCTIONS, "faker": lambda: root}
-        return execute(self.nodes, data, funcs)
-
-
-@functools.lru_cache(maxsize=4096)
-def compile_template(text: str) -> GoTemplate:
-    """Parse ``text`` (cached); ``GoTemplateSyntaxError`` names what is wrong."""
-    nodes = parse(text)
-    _check_names(nodes)
-    return GoTemplate(text, nodes)
-
-
-def _check_names(nodes: list[Node]) -> None:
-    """Unknown functions are errors at parse time, as Go's parser reports them."""
-    from .parse import Action, Branch, Chain, Command, Identifier, Pipeline
-
-    def pipeline(pipe: Pipeline) -> None:
-        for command in pipe.commands:
-            commands(command)
-
-    def commands(command: Command) -> None:
-        for arg in command.args:
-            if isinstance(arg, Identifier) and arg.name not in _NAMES:
-                raise GoTemplateSyntaxError(f'function "{arg.name}" not defined')
-            if isinstance(arg, Pipeline):
-                pipeline(arg)
-            if isinstance(arg, Chain):
-                pipeline(arg.node)
-
-    def walk(items: list[Node]) -> None:
-        for node in items:
-            if isinstance(node, Action):
-                pipeline(node.pipe)
-            elif isinstance(node, Branch):
-                pipeline(node.pipe)
-                walk(node.body)
-                walk(node.other)
-
-    walk(nodes)
+    return FUNCTION_NAMES

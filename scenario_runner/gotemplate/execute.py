@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from ..errors import ScenarioError
+from .errors import GoTemplateError
 from .parse import (
     Action,
     Branch,
@@ -36,10 +36,6 @@ __all__ = ["GoTemplateError", "execute"]
 Functions = Mapping[str, Callable[..., Any]]
 _MAX_OUTPUT = 8 * 1024 * 1024  # characters: a runaway `range` stops here
 _MAX_STEPS = 1_000_000
-
-
-class GoTemplateError(ScenarioError):
-    """The template failed while rendering; the message says where and why."""
 
 
 class _Break(Exception):

@@ -22,7 +22,7 @@ from typing import Any
 from .timefmt import go_duration, go_time_format, parse_go_duration
 from .values import MISSING, JsonList, JsonMap, go_json, go_print, to_float, to_int, truth
 
-__all__ = ["LOAD_TIME", "base_functions"]
+__all__ = ["base_functions"]
 
 _MAX_SEQ = 10_000
 
@@ -604,9 +604,3 @@ def base_functions() -> dict[str, Callable[..., Any]]:
         "jitter": _jitter,
     }
     return funcs
-
-
-# Functions GripMock renders when it loads a stub file (before the YAML is parsed).
-LOAD_TIME = frozenset(
-    {"uuid2int64", "uuid2base64", "uuid2bytes", "string2base64", "bytes2base64", "bytes", "uuid"}
-)

@@ -14,17 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Union
 
-from ..errors import ScenarioError
+from .dialect import KEYWORDS
+from .errors import GoTemplateSyntaxError
 
 __all__ = ["GoTemplateSyntaxError", "Node", "parse"]
-
-KEYWORDS = frozenset(
-    {"if", "else", "end", "range", "with", "break", "continue", "define", "template", "block"}
-)
-
-
-class GoTemplateSyntaxError(ScenarioError, ValueError):
-    """The text is not a valid Go template; the message names the offending part."""
 
 
 # -- nodes ---------------------------------------------------------------------------------

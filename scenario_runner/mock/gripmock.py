@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from ..gotemplate import LOAD_TIME, GoTemplateError, GoTemplateSyntaxError, compile_template
+from ..gotemplate import LOAD_TIME, GoTemplateError, GoTemplateSyntaxError
 
 __all__ = [
     "DIRECTIVE_KEY",
@@ -67,6 +67,8 @@ def _load_time_action(match: re.Match[str], line: int) -> str:
     head = body.split(None, 1)[0] if body else ""
     if head not in LOAD_TIME:
         return match.group()
+    from ..gotemplate import compile_template
+
     try:
         return compile_template(match.group()).render({})
     except (GoTemplateSyntaxError, GoTemplateError) as exc:

@@ -17,12 +17,12 @@ import contextlib
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..gotemplate import FakerRoot
 from ..ids import random_hex
 from ..sessions import Event, InMemorySessionService, Session, SessionService
 from ..sessions.model import clone_json
 
 if TYPE_CHECKING:
+    from ..gotemplate import FakerRoot
     from ..sessions.keeper import SessionKeeper
 
 APP_NAME = "scenario-run"
@@ -76,6 +76,8 @@ class SessionHub:
         ``faker_seed`` value when it has one, so its values repeat run after run."""
         root = self._fakers.get(session_id)
         if root is None:
+            from ..gotemplate import FakerRoot
+
             live = self._live.get(session_id)
             seed = live.state.get(FAKER_SEED) if live is not None else None
             root = FakerRoot(

@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
 from ..durations import parse_duration
-from ..gotemplate import GoTemplateError, GoTemplateSyntaxError, compile_template
+from ..gotemplate import GoTemplateError, GoTemplateSyntaxError
 from ..matchers import metadata_text
 from ..protos import MethodInfo, ProtoRegistry, descriptor_of
 from ..sessions import Event
@@ -849,6 +849,7 @@ class MockServer:
             started=_dt.datetime.now(_dt.timezone.utc),
         )
         faker = self.hub.faker(call.session_id)
+        from ..gotemplate import compile_template
 
         def render(text: str) -> str:
             try:

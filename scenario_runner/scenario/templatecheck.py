@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ScenarioFileError, TemplateError
-from ..gotemplate import GoTemplateSyntaxError, compile_template, is_go_template, name_problems
+from ..gotemplate import GoTemplateSyntaxError, is_go_template
 from ..templating import (
     TemplateProblem,
     Templates,
@@ -230,6 +230,8 @@ def _analysis(text: str, dialect: str) -> tuple[str | None, TemplateUse | None]:
     if dialect == _GO or is_go_template(text):
         if dialect == _JINJA:
             return f"template {text!r}: {_GO_ONLY} (data, stream, error, headers, delay)", None
+        from ..gotemplate import compile_template, name_problems
+
         try:
             problems = name_problems(compile_template(text).nodes)
         except GoTemplateSyntaxError as exc:

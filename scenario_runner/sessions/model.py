@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import copy
-import uuid
 from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -266,6 +265,8 @@ def resolve_session_id(session_id: str | None) -> str:
     """The id to create: ``session_id`` stripped, or a new uuid4 hex when None or blank."""
     if session_id is not None and session_id.strip():
         return session_id.strip()
+    import uuid  # not at import time: a plain run never calls this
+
     return uuid.uuid4().hex
 
 

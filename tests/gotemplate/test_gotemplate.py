@@ -13,6 +13,8 @@ from scenario_runner.gotemplate import (
     compile_template,
     is_go_template,
 )
+from scenario_runner.gotemplate.dialect import FUNCTION_NAMES, LOAD_TIME
+from scenario_runner.gotemplate.functions import base_functions
 from scenario_runner.gotemplate.values import go_float
 
 DATA: dict[str, Any] = {
@@ -125,6 +127,13 @@ def test_templates_cannot_change_their_data() -> None:
 )
 def test_dialects_are_told_apart(text: str, go: bool) -> None:
     assert is_go_template(text) is go
+
+
+def test_the_dialect_knows_every_function_by_name() -> None:
+    # The names are listed apart from the functions, so telling the dialects apart does not
+    # import them: the two lists must stay the same.
+    assert frozenset(base_functions()) | {"faker"} == FUNCTION_NAMES
+    assert LOAD_TIME <= FUNCTION_NAMES
 
 
 def test_faker_is_deterministic_with_a_seed() -> None:
