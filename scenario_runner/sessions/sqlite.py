@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 _EVENT_COLUMNS = "id, sequence, kind, author, timestamp, data, state_delta"
+
+
+def _columns_of_rows(count: int) -> str:
+    """``SELECT`` the first ``count`` items of each row of a JSON array of rows (``?``)."""
+    items = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(count))
+    return f"SELECT {items} FROM json_each(?)"
+
+
 _INSERT_SESSION = (
     "INSERT OR IGNORE INTO sessions"
     " (app_name, user_id, id, state, create_time, last_update_time) VALUES (?, ?, ?, ?, ?, ?)"
@@ -72,6 +80,18 @@ _INSERT_EVENT = (
     f"INSERT INTO events (app_name, user_id, session_id, {_EVENT_COLUMNS})"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# The same rows, many at once: one JSON array of rows, each an array of the columns, that
+# SQLite takes apart itself (json_each), so a batch is one statement rather than one step per
+# row. (Each step of ``executemany`` gives the interpreter's lock back, and waits to take
+# it again while the run's loop holds it: thousands of hand-overs per batch.)
+_INSERT_SESSIONS = (
+    "INSERT OR IGNORE INTO sessions"
+    " (app_name, user_id, id, state, create_time, last_update_time) " + _columns_of_rows(6)
+)
+_INSERT_EVENTS = (
+    f"INSERT INTO events (app_name, user_id, session_id, {_EVENT_COLUMNS}) " + _columns_of_rows(10)
+)
+_ROWS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 # A kept session ready to write: its key, its row, its events' rows.
 _Ready = tuple[tuple[str, str, str], tuple[Any, ...], list[tuple[Any, ...]]]
 _SESSION_KEY = "app_name = ? AND user_id = ? AND id = ?"
@@ -83,6 +103,23 @@ _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 def _dumps(value: Any) -> str:
     return _ENCODE(value)
+
+
+def _reads_json(conn: sqlite3.Connection) -> bool:
+    """Whether this SQLite has its JSON functions (built in since 3.38, often before)."""
+    try:
+        conn.execute("SELECT count(*) FROM json_each('[]')").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
+def _has_nul(heads: builtins.list[tuple[Any, ...]], events: builtins.list[tuple[Any, ...]]) -> bool:
+    """Whether a name of these rows (a session's key, an event's id, kind or author) holds
+    a NUL character, which JSON carries but SQLite's JSON functions cut short (such rows are
+    bound one by one instead). The JSON columns cannot: their NULs are escaped."""
+    names = [*(h[i] for h in heads for i in (0, 1, 2)), *(e[i] for e in events for i in (3, 5, 6))]
+    return "\x00" in "".join(str(name) for name in names)
 
 
 def _event_from_row(row: tuple[Any, ...]) -> Event:
@@ -142,6 +179,7 @@ class SqliteSessionService:
                     conn.execute("PRAGMA synchronous=NORMAL")
                     conn.execute("PRAGMA foreign_keys=ON")
                     conn.executescript(_SCHEMA)
+                    self._bulk = _reads_json(conn)
                     break
                 except sqlite3.OperationalError as exc:
                     # Processes opening a new file at once: the switch to WAL and the schema
@@ -211,9 +249,18 @@ class SqliteSessionService:
             # two per session (each call gives the interpreter's lock back to the run's loop,
             # and waits to take it again).
             before = conn.total_changes
-            conn.executemany(_INSERT_SESSION, [head for _, head, _ in ready])
+            heads = [head for _, head, _ in ready]
+            events = [row for _, _, rows in ready for row in rows]
+            bulk = self._bulk and not _has_nul(heads, events)
+            if bulk:
+                conn.execute(_INSERT_SESSIONS, (_ROWS(heads),))
+            else:
+                conn.executemany(_INSERT_SESSION, heads)
             if conn.total_changes - before == len(ready):
-                conn.executemany(_INSERT_EVENT, [row for _, _, rows in ready for row in rows])
+                if bulk:
+                    conn.execute(_INSERT_EVENTS, (_ROWS(events),))
+                else:
+                    conn.executemany(_INSERT_EVENT, events)
             else:  # some key was taken meanwhile (by another process): find which, one by one
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")

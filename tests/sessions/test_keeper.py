@@ -132,3 +132,37 @@ async def test_a_session_that_cannot_be_written_is_said_and_the_others_are_kept(
         assert fine.state == {"a": 1} and [e.id for e in fine.events] == ["e2"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["json rows", "row by row"])
+async def test_a_batch_reads_back_exactly_as_it_was_written(tmp_path: Path, bulk: bool) -> None:
+    # A batch goes to SQLite as one JSON array of rows; a name holding a NUL (which SQLite's
+    # JSON functions would cut short) sends its batch row by row instead. Either way every
+    # value comes back as it was: names, floats to the last bit, nested JSON, any text.
+    store = SqliteSessionService(tmp_path / "s.db")
+    name = "nul\x00in the id" if not bulk else "ünï ✓ \"quoted\" \\ back"
+    data = {"text": "nul\x00 tab\t ünï 🚀 \\u0000", "n": [1, 2.5, -3e-9], "deep": {"a": None}}
+    times = [time.time() + k / 7 for k in range(3)]
+    try:
+        kept = KeptSession(
+            APP_NAME,
+            USER_ID,
+            name,
+            {"user": "ann", "x": 0.1 + 0.2},
+            times[0],
+            times[1],
+            [
+                Event("mock_call", data, author="mock", id="e1", sequence=1, timestamp=times[1]),
+                Event("note", {}, id="e2", sequence=2, timestamp=times[2]),
+            ],
+        )
+        assert store.save_batch([kept]).result() == []
+        stored = await store.get(APP_NAME, USER_ID, name)
+        assert stored.state == {"user": "ann", "x": 0.1 + 0.2}
+        assert stored.last_update_time == times[1]
+        assert [(e.id, e.kind, e.author, e.data, e.timestamp) for e in stored.events] == [
+            ("e1", "mock_call", "mock", data, times[1]),
+            ("e2", "note", "runner", {}, times[2]),
+        ]
+    finally:
+        store.close()
