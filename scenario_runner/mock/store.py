@@ -175,9 +175,7 @@ class StubStore:
         """Register stubs for a session, or globally when ``session_id`` is None."""
         target = self.global_stubs if session_id is None else self.session(session_id)
         for stub in stubs:
-            stub.order = next(self._order)
-            stub.is_global = session_id is None
-            stub.set_rank()
+            stub.placed(next(self._order), is_global=session_id is None)
             target.add(stub)
 
     def drop_session(self, session_id: str) -> None:
@@ -231,7 +229,6 @@ class StubStore:
         if not _is_message(request):
             return self._match_stream(own, candidates, request, headers, count)
         best: Stub | None = None
-        best_rank: tuple[int, int, int, int, int] | None = None
         for stub, known in candidates:
             if stub.times and uses.get(stub.id, 0) >= stub.times and stub.id not in exempt:
                 continue
@@ -239,8 +236,8 @@ class StubStore:
                 continue
             if not known and not _request_matches(stub, request, index):
                 continue
-            if best_rank is None or stub.rank > best_rank:
-                best, best_rank = stub, stub.rank
+            if best is None or stub.rank > best.rank:
+                best = stub
         if best is None:
             return None
         stub_id = best.id

@@ -90,27 +90,30 @@ class Stub:
     source: str = ""  # file:line where the stub was declared
     context: Mapping[str, Any] = field(default_factory=dict)  # names for output templates
     order: int = 0  # declaration order, set by the stub store
-    declared: int = 0
-    exact: int = 0  # how many of the declared fields are `equals` fields
-    # How it ranks among stubs that match, highest wins: priority, then most declared
-    # fields, then most `equals` fields (an exact value is more specific than a pattern),
-    # then a session stub over a global one, then declaration order.
-    rank: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+    _rank: tuple[int, int, int, int, int] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
-    def __post_init__(self) -> None:
-        matchers = [m for m in (self.headers, self.input, *(self.inputs or ())) if m]
-        self.declared = sum(declared_fields(m) for m in matchers)
-        self.exact = sum(leaf_count(m.equals) for m in matchers if m.equals)
-        self.set_rank()
+    @property
+    def rank(self) -> tuple[int, int, int, int, int]:
+        """How it ranks among stubs that match, highest wins: priority, then most declared
+        fields, then most `equals` fields (an exact value is more specific than a pattern),
+        then a session stub over a global one, then declaration order. Counted the first
+        time two matching stubs are compared (most calls have one candidate)."""
+        if self._rank is None:
+            matchers = [m for m in (self.headers, self.input, *(self.inputs or ())) if m]
+            self._rank = (
+                self.priority,
+                sum(declared_fields(m) for m in matchers),
+                sum(leaf_count(m.equals) for m in matchers if m.equals),
+                0 if self.is_global else 1,
+                -self.order,
+            )
+        return self._rank
 
-    def set_rank(self) -> None:
-        self.rank = (
-            self.priority,
-            self.declared,
-            self.exact,
-            0 if self.is_global else 1,
-            -self.order,
-        )
+    def placed(self, order: int, *, is_global: bool) -> None:
+        """Where the store put it: its declaration order, and whether it is global."""
+        self.order, self.is_global, self._rank = order, is_global, None
 
     @property
     def path(self) -> str:
