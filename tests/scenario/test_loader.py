@@ -44,6 +44,33 @@ def test_discover_skips_fragments_and_sorts(tmp_path: Path) -> None:
     assert discover([tmp_path / "_frag.yaml"]) == [tmp_path / "_frag.yaml"]
 
 
+def test_discover_walks_folders_as_rglob_does(tmp_path: Path) -> None:
+    root = tmp_path / "suite"
+    for name in ["a/b.yaml", "a.b/c.yaml", "a/_x/d.yaml", ".git/e.yaml", "z/Y.yml", "z/x.yaml"]:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("name: x\n")
+    (root / "linked.yaml").symlink_to(root / "a" / "b.yaml")  # a link to a file is a file
+    (root / "folder-link").symlink_to(root / "z", target_is_directory=True)  # not followed
+    (root / "dangling.yaml").symlink_to(root / "missing.yaml")
+    found = discover([root])
+    expected = sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix in (".yaml", ".yml")
+        and path.is_file()
+        and not any(p.startswith(("_", ".")) for p in path.relative_to(root).parts)
+    )
+    assert found == expected
+    assert [p.relative_to(root).as_posix() for p in found] == [
+        "a/b.yaml",
+        "a.b/c.yaml",
+        "linked.yaml",
+        "z/Y.yml",
+        "z/x.yaml",
+    ]
+
+
 def test_duplicate_names_make_every_copy_invalid(tmp_path: Path, registry: ProtoRegistry) -> None:
     result = _load(
         tmp_path,

@@ -140,7 +140,7 @@ async def test_a_batch_reads_back_exactly_as_it_was_written(tmp_path: Path, bulk
     # JSON functions would cut short) sends its batch row by row instead. Either way every
     # value comes back as it was: names, floats to the last bit, nested JSON, any text.
     store = SqliteSessionService(tmp_path / "s.db")
-    name = "nul\x00in the id" if not bulk else "ünï ✓ \"quoted\" \\ back"
+    name = "nul\x00in the id" if not bulk else 'ünï ✓ "quoted" \\ back'
     data = {"text": "nul\x00 tab\t ünï 🚀 \\u0000", "n": [1, 2.5, -3e-9], "deep": {"a": None}}
     times = [time.time() + k / 7 for k in range(3)]
     try:
