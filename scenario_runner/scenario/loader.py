@@ -88,6 +88,9 @@ class LoadResult:
     broken: list[BrokenScenario] = field(default_factory=list)
 
 
+_PARENT = os.pardir + os.sep
+
+
 def display_path(path: Path, root: Path | None = None) -> str:
     """The path relative to the working directory when it lies below it."""
     cwd = os.getcwd()
@@ -104,9 +107,6 @@ def display_path(path: Path, root: Path | None = None) -> str:
     if relative == os.pardir or relative.startswith(_PARENT):
         return Path(absolute).as_posix()
     return Path(relative).as_posix()
-
-
-_PARENT = os.pardir + os.sep
 
 
 def _is_fragment(parts: Iterable[str]) -> bool:
