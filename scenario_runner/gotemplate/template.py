@@ -11,7 +11,7 @@ from .errors import GoTemplateSyntaxError
 from .execute import execute
 from .fakes import FakerRoot
 from .functions import base_functions
-from .parse import Node, parse
+from .parse import Action, Branch, Chain, Command, Identifier, Node, Pipeline, parse
 
 __all__ = ["GoTemplate", "compile_template"]
 
@@ -57,7 +57,6 @@ def compile_template(text: str) -> GoTemplate:
 
 def _check_names(nodes: list[Node]) -> None:
     """Unknown functions are errors at parse time, as Go's parser reports them."""
-    from .parse import Action, Branch, Chain, Command, Identifier, Pipeline
 
     def pipeline(pipe: Pipeline) -> None:
         for command in pipe.commands:

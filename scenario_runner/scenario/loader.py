@@ -109,8 +109,9 @@ def display_path(path: Path, root: Path | None = None) -> str:
     return Path(relative).as_posix()
 
 
-def _is_fragment(parts: Iterable[str]) -> bool:
-    return any(part.startswith(("_", ".")) for part in parts)
+def _is_fragment(name: str) -> bool:
+    """A file or folder named ``_…`` or ``.…``: included by others, never run itself."""
+    return name.startswith(("_", "."))
 
 
 def discover(paths: Sequence[Path], suffixes: Sequence[str] = SCENARIO_SUFFIXES) -> list[Path]:
@@ -142,7 +143,7 @@ def _files_below(
     except OSError:
         return
     for name, full, kind in listed:
-        if name.startswith(("_", ".")):
+        if _is_fragment(name):
             continue
         if kind == "dir":
             yield from _files_below(full, (*parts, name), suffixes)
