@@ -300,11 +300,20 @@ async def _start_mock(
         parts.registry, store, parts.global_stubs, templates, keep_in_batches=True
     )
     try:
-        await embedded.start(options.mock_listen)
+        await embedded.start(options.mock_listen, local_socket=_local_socket_allowed())
     except OSError as exc:
         await embedded.aclose()
         raise StartupError(f"the mock cannot listen on {options.mock_listen}: {exc}") from exc
     return embedded
+
+
+LOCAL_SOCKET_ENV = "SCENARIO_RUN_LOCAL_SOCKET"
+
+
+def _local_socket_allowed() -> bool:
+    """The runner's own calls to the embedded mock go through a Unix socket (Linux) unless
+    ``SCENARIO_RUN_LOCAL_SOCKET=0``; services under test always call its TCP address."""
+    return os.environ.get(LOCAL_SOCKET_ENV, "").strip() != "0"
 
 
 def _render(value: Any, templates: Templates, names: Mapping[str, Any], where: str) -> Any:

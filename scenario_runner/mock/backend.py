@@ -29,6 +29,12 @@ class MockBackend(Protocol):
         """``host:port`` where clients (the runner, services under test) call the mock."""
         ...
 
+    @property
+    def local_address(self) -> str:
+        """Where this process's own calls reach the mock: a local socket when there is one
+        (a cheaper way in than TCP), else ``address``."""
+        ...
+
     async def open_session(
         self, session_id: str, state: dict[str, Any], ttl: float | None = None
     ) -> None: ...
@@ -126,12 +132,17 @@ class EmbeddedMock:
     def address(self) -> str:
         return f"{self._host}:{self.server.port}"
 
-    async def start(self, listen: str = "127.0.0.1:0") -> str:
+    @property
+    def local_address(self) -> str:
+        return self.server.local_address or self.address
+
+    async def start(self, listen: str = "127.0.0.1:0", *, local_socket: bool = False) -> str:
         """Listen on ``listen`` (``HOST:PORT``, port 0: any free one); the bound address.
+        ``local_socket``: also on a Unix socket, for the runner's own calls (Linux).
 
         ``OSError`` when the address cannot be bound (a port in use)."""
         host = listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
-        await self.server.start(listen)
+        await self.server.start(listen, local_socket=local_socket)
         # A wildcard address is where the mock listens, not where a client can call it.
         self._host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         return self.address

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import json
+import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import partial
@@ -276,6 +278,7 @@ class MockServer:
         self._status_class: Any = None
         self._build_handlers()
         self.port = 0
+        self.local_address: str | None = None  # the local socket, when ``start`` opened one
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -285,13 +288,16 @@ class MockServer:
         *,
         services: Sequence[Callable[[aio.Server], None]] = (),
         reuse_port: bool = False,
+        local_socket: bool = False,
     ) -> int:
         """Listen on ``HOST:PORT`` (port 0: any free one) and return the bound port.
 
         ``services`` add other services (reflection, health) to the server before it
         starts; the mock answers its own methods first. ``OSError`` saying why when the
         address cannot be bound (a port in use, a host not of this machine). ``reuse_port``:
-        bind with SO_REUSEPORT, so several processes share the port.
+        bind with SO_REUSEPORT, so several processes share the port. ``local_socket``: also
+        listen on a Unix socket of this machine, for clients in this process
+        (``local_address``; None where there is none).
         """
         if not reuse_port:  # with SO_REUSEPORT, other processes listen on it too
             check_bindable(address)
@@ -305,15 +311,20 @@ class MockServer:
             raise OSError(f"cannot listen on {address}") from exc
         if port == 0:
             raise OSError(f"cannot listen on {address}")
+        local = _local_socket_name() if local_socket else None
+        if local is not None and not _binds(server, local):
+            local = None
         await server.start()
         self._server = server
         self.port = port
+        self.local_address = local
         return port
 
     async def stop(self, grace: float | None = 0.5) -> None:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+            self.local_address = None
 
     @property
     def server(self) -> aio.Server | None:
@@ -961,6 +972,21 @@ def request_reader(
         return to_json(parse(raw))
 
     return read
+
+
+def _local_socket_name() -> str | None:
+    """A Unix socket in Linux's abstract namespace, named for this process and server: no
+    file to remove, gone with the process. None elsewhere (macOS has no abstract sockets)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return f"unix-abstract:scenario-run-{os.getpid()}-{os.urandom(6).hex()}"
+
+
+def _binds(server: aio.Server, address: str) -> bool:
+    try:
+        return bool(server.add_insecure_port(address))
+    except RuntimeError:  # grpc's "Failed to bind to address"
+        return False
 
 
 def check_bindable(address: str) -> None:

@@ -62,6 +62,10 @@ class RemoteMock:
     def address(self) -> str:
         return self._address
 
+    @property
+    def local_address(self) -> str:
+        return self._address
+
     async def start(self) -> None:
         """Check that the server answers; ``StartupError`` saying so when it does not."""
         try:

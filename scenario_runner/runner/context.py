@@ -44,7 +44,10 @@ class RunContext:
         self.templates = templates or Templates()
         self.services = services
         self.env = dict(os.environ)
-        self.mock_target = Target(MOCK_TARGET, mock.address)
+        local = mock.local_address
+        self.mock_target = Target(
+            MOCK_TARGET, mock.address, dial=local if local != mock.address else None
+        )
         self._channels = Channels()
 
     def target(self, name: str) -> Target | None:

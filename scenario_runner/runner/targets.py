@@ -61,6 +61,9 @@ class Target:
     address: str  # host:port
     tls: TlsSettings | None = None
     where: Location | None = None  # where it was declared (config file), for messages
+    # Where this process connects when that is not ``address``: the embedded mock's local
+    # socket (the same server, a cheaper way in than TCP).
+    dial: str | None = None
 
     @classmethod
     def parse(
@@ -104,7 +107,7 @@ class Channels:
         self._open: dict[tuple[str, TlsSettings | None], aio.Channel] = {}
 
     def get(self, target: Target) -> aio.Channel:
-        key = (target.address, target.tls)
+        key = (target.dial or target.address, target.tls)
         channel = self._open.get(key)
         if channel is None:
             channel = open_channel(target)
@@ -119,6 +122,6 @@ class Channels:
 
 def open_channel(target: Target) -> aio.Channel:
     if target.tls is None:
-        return aio.insecure_channel(target.address)
+        return aio.insecure_channel(target.dial or target.address)
     credentials = target.tls.credentials(f"target {target.name!r}")
     return aio.secure_channel(target.address, credentials, options=target.tls.options())

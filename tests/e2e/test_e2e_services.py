@@ -105,9 +105,12 @@ def test_many_scenarios_in_parallel_through_one_service_stay_isolated(
     assert "relay: serving on" in log
 
 
+@pytest.mark.parametrize("local_socket", ["", "0"], ids=["local-socket", "tcp-only"])
 def test_the_mock_address_reaches_the_service_as_an_environment_variable(
-    relay_project: Project,
+    relay_project: Project, local_socket: str
 ) -> None:
+    """The runner's own calls reach the mock through its local socket (unless
+    SCENARIO_RUN_LOCAL_SOCKET=0); the service and templates see its TCP address."""
     port = free_port()
     relay_project.write(
         "scenario-run.yaml",
@@ -132,9 +135,20 @@ def test_the_mock_address_reaches_the_service_as_an_environment_variable(
             target: relay
             expect:
               response: {text: from the mock, mock_address: "{{ mock.address }}"}
+          - call: relay.Back/Lookup
+            expect:
+              response: {text: from the mock}
+        verify:
+          - call: relay.Back/Lookup
+            times: 2
         """,
     )
-    result = relay_project.run_subprocess("scenarios", "--mock-listen", f"127.0.0.1:{free_port()}")
+    result = relay_project.run_subprocess(
+        "scenarios",
+        "--mock-listen",
+        f"127.0.0.1:{free_port()}",
+        env={"SCENARIO_RUN_LOCAL_SOCKET": local_socket},
+    )
     assert result.code == 0, result.output
     assert_outcomes_as_named(result)
 

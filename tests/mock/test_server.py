@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import time
 import tracemalloc
 import uuid
@@ -1048,3 +1049,56 @@ async def test_a_long_stream_keeps_its_first_messages_and_a_count(
     (call,) = await env.events(count=1)
     assert [r.get("title") for r in call["responses"][:3]] == ["b0", "b1", "b2"]
     assert call["responses"][3] == {"$truncated": {"messages": 4}}
+
+
+# -- the local socket ----------------------------------------------------------------------------
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="abstract Unix sockets exist on Linux only"
+)
+
+
+@linux_only
+async def test_a_local_socket_answers_as_the_tcp_port_does(registry: ProtoRegistry) -> None:
+    mock = MockServer(registry)
+    port = await mock.start(local_socket=True)
+    try:
+        local = mock.local_address
+        assert local is not None and local.startswith("unix-abstract:scenario-run-")
+        session = Env(mock, None, registry)  # type: ignore[arg-type]
+        session.stub(hello("ann", "hello ann"))
+        for address in (f"127.0.0.1:{port}", local):
+            async with aio.insecure_channel(address) as channel:
+                session.channel = channel
+                result = await session.call(SAY_HELLO, {"name": "ann"})
+            assert result.status == grpc.StatusCode.OK
+            assert result.response == {"message": "hello ann"}
+        calls = await session.events(count=2)
+        assert [c["response"] for c in calls] == [{"message": "hello ann"}] * 2
+    finally:
+        await mock.stop(None)
+    assert mock.local_address is None
+
+
+async def test_no_local_socket_unless_asked(registry: ProtoRegistry) -> None:
+    mock = MockServer(registry)
+    await mock.start()
+    try:
+        assert mock.local_address is None
+    finally:
+        await mock.stop(None)
+
+
+@linux_only
+async def test_two_servers_of_one_process_get_sockets_of_their_own(
+    registry: ProtoRegistry,
+) -> None:
+    first, second = MockServer(registry), MockServer(registry)
+    await first.start(local_socket=True)
+    await second.start(local_socket=True)
+    try:
+        assert first.local_address and second.local_address
+        assert first.local_address != second.local_address
+    finally:
+        await first.stop(None)
+        await second.stop(None)
