@@ -26,7 +26,8 @@ class MockBackend(Protocol):
 
     @property
     def address(self) -> str:
-        """``host:port`` where clients (the runner, services under test) call the mock."""
+        """``host:port`` where clients call the mock: services under test, and what
+        ``{{ mock.address }}`` says."""
         ...
 
     @property

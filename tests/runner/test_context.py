@@ -3,7 +3,9 @@ its local socket, while templates and services under test see its TCP address.""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -42,27 +44,35 @@ async def _say_hello(
     return result.status, result.response
 
 
-async def _mock_with_a_stub(registry: ProtoRegistry, *, local_socket: bool) -> EmbeddedMock:
+@contextlib.asynccontextmanager
+async def _context(
+    registry: ProtoRegistry, *, local_socket: bool
+) -> AsyncIterator[tuple[EmbeddedMock, RunContext, Target]]:
+    """An embedded mock answering SayHello in session s1, a run context over it, and the
+    context's ``mock`` target."""
     mock = EmbeddedMock(registry)
     await mock.start(local_socket=local_socket)
-    method = registry.find_call(SAY_HELLO)
-    assert method is not None
-    raw = {"service": "helloworld.Greeter", "method": "SayHello"}
-    stub = build_stub({**raw, "output": {"data": {"message": "hello ann"}}}, method, registry)
-    await mock.open_session("s1", {})
-    await mock.add_stubs("s1", [stub])
-    return mock
+    ctx = RunContext(registry, mock, RunOptions())
+    try:
+        method = registry.find_call(SAY_HELLO)
+        assert method is not None
+        raw = {"service": "helloworld.Greeter", "method": "SayHello"}
+        stub = build_stub({**raw, "output": {"data": {"message": "hello ann"}}}, method, registry)
+        await mock.open_session("s1", {})
+        await mock.add_stubs("s1", [stub])
+        target = ctx.target("mock")
+        assert target is not None
+        yield mock, ctx, target
+    finally:
+        await ctx.close()
+        await mock.aclose()
 
 
 @linux_only
 async def test_the_mock_target_dials_the_local_socket_and_shows_the_tcp_address(
     registry: ProtoRegistry,
 ) -> None:
-    mock = await _mock_with_a_stub(registry, local_socket=True)
-    ctx = RunContext(registry, mock, RunOptions())
-    try:
-        target = ctx.target("mock")
-        assert target is not None
+    async with _context(registry, local_socket=True) as (mock, ctx, target):
         assert target.address == mock.address and target.address.startswith("127.0.0.1:")
         assert target.dial == mock.local_address
         assert target.dial is not None and target.dial.startswith("unix-abstract:")
@@ -70,21 +80,11 @@ async def test_the_mock_target_dials_the_local_socket_and_shows_the_tcp_address(
         # The channel goes where ``dial`` says: a dead TCP address beside it is not used.
         elsewhere = Target("mock", "127.0.0.1:1", dial=target.dial)
         assert await _say_hello(ctx, elsewhere, registry) == ANSWERED
-    finally:
-        await ctx.close()
-        await mock.aclose()
 
 
 async def test_without_a_local_socket_the_mock_target_dials_its_address(
     registry: ProtoRegistry,
 ) -> None:
-    mock = await _mock_with_a_stub(registry, local_socket=False)
-    ctx = RunContext(registry, mock, RunOptions())
-    try:
-        target = ctx.target("mock")
-        assert target is not None and target.dial is None
-        assert mock.local_address == mock.address
+    async with _context(registry, local_socket=False) as (mock, ctx, target):
+        assert target.dial is None and mock.local_address == mock.address
         assert await _say_hello(ctx, target, registry) == ANSWERED
-    finally:
-        await ctx.close()
-        await mock.aclose()
