@@ -31,9 +31,9 @@ class MockBackend(Protocol):
         ...
 
     @property
-    def local_address(self) -> str:
-        """Where this process's own calls reach the mock: a local socket when there is one
-        (a cheaper way in than TCP), else ``address``."""
+    def local_address(self) -> str | None:
+        """Where this process's own calls reach the mock when not at ``address``: its local
+        socket (a cheaper way in than TCP); None when it has none."""
         ...
 
     async def open_session(
@@ -134,8 +134,8 @@ class EmbeddedMock:
         return f"{self._host}:{self.server.port}"
 
     @property
-    def local_address(self) -> str:
-        return self.server.local_address or self.address
+    def local_address(self) -> str | None:
+        return self.server.local_address
 
     async def start(self, listen: str = "127.0.0.1:0", *, local_socket: bool = False) -> str:
         """Listen on ``listen`` (``HOST:PORT``, port 0: any free one); the bound address.

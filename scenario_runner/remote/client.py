@@ -63,8 +63,8 @@ class RemoteMock:
         return self._address
 
     @property
-    def local_address(self) -> str:
-        return self._address
+    def local_address(self) -> str | None:
+        return None  # another process: its calls go to ``address``
 
     async def start(self) -> None:
         """Check that the server answers; ``StartupError`` saying so when it does not."""

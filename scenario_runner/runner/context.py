@@ -44,10 +44,7 @@ class RunContext:
         self.templates = templates or Templates()
         self.services = services
         self.env = dict(os.environ)
-        local = mock.local_address
-        self.mock_target = Target(
-            MOCK_TARGET, mock.address, dial=local if local != mock.address else None
-        )
+        self.mock_target = Target(MOCK_TARGET, mock.address, dial=mock.local_address)
         self._channels = Channels()
 
     def target(self, name: str) -> Target | None:
