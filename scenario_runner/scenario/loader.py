@@ -333,7 +333,7 @@ class Loader:
             if trusted:
                 call = raw["call"]
                 method = None if Templates.is_template(call) else self.registry.find_call(call)
-                scenario.steps.append(_new_step(raw, i, method))
+                scenario.steps.append(_new_step(raw, i, method, doc))
                 continue
             step, problems = self._step(raw, doc, i)
             errors.extend(problems)
@@ -440,7 +440,7 @@ class Loader:
                         (*path, "save", key),
                     )
                 )
-        return (None if errors else _new_step(raw, index, method)), errors
+        return (None if errors else _new_step(raw, index, method, doc)), errors
 
     def _request(
         self, value: Any, method: MethodInfo, doc: SourceDocument, path: PathKey
@@ -737,12 +737,14 @@ def _combined(errors: list[ScenarioFileError]) -> ScenarioFileError:
     )
 
 
-def _new_step(raw: dict[str, Any], index: int, method: MethodInfo | None) -> Step:
+def _new_step(
+    raw: dict[str, Any], index: int, method: MethodInfo | None, doc: SourceDocument
+) -> Step:
     retry_raw = raw.get("retry")
     retry = None
     if retry_raw:
         retry = Retry(int(retry_raw["attempts"]), _duration(retry_raw.get("interval")) or 0.0)
-    return Step(index, str(raw.get("name", "")), raw, method, retry, ("steps", index))
+    return Step(index, str(raw.get("name", "")), raw, method, retry, ("steps", index), doc)
 
 
 def _strings(value: Any, path: PathKey) -> list[tuple[PathKey, str]]:

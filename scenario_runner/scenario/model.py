@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import Location
 from ..protos import MethodInfo
-from ..templating import slugify, template_strings
+from ..templating import Templates, slugify, template_strings
 from .yamlsource import PathKey, SourceDocument, format_path
 
 
@@ -33,7 +33,13 @@ class StubSource:
     @functools.cached_property
     def templated(self) -> bool:
         """Whether any string of the stub is a template (most stubs have none)."""
-        return bool(template_strings(self.raw))
+        braced = self.document.braced_under(self.path)  # ``raw`` is the node at ``path``
+        if braced is None:
+            return bool(template_strings(self.raw))
+        return any(Templates.is_template(text) for _, text in braced)
+
+
+_NOT_CALL_VALUES = ("save", "name")  # the parts of a step a call is not made of
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class Step:
     method: MethodInfo | None  # None when `call` is a template, resolved at run time
     retry: Retry | None
     path: PathKey
+    # The document ``raw`` is at ``path`` of.
+    document: SourceDocument | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -58,12 +66,20 @@ class Step:
     @functools.cached_property
     def call_values(self) -> dict[str, Any]:
         """What the call is made of (``save`` and ``name`` left out)."""
-        return {k: v for k, v in self.raw.items() if k not in ("save", "name")}
+        return {k: v for k, v in self.raw.items() if k not in _NOT_CALL_VALUES}
 
     @functools.cached_property
     def templated(self) -> bool:
         """Whether anything the call is made of is a template."""
-        return bool(template_strings(self.call_values))
+        braced = self.document.braced_under(self.path) if self.document else None
+        if braced is None:
+            return bool(template_strings(self.call_values))
+        width = len(self.path)
+        return any(
+            Templates.is_template(text) and path[width] not in _NOT_CALL_VALUES
+            for path, text in braced
+            if len(path) > width
+        )
 
 
 @dataclass(frozen=True)

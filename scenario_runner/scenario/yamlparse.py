@@ -81,7 +81,7 @@ def parse(text: str, file: str, lines: Sequence[str], first_index: int) -> list[
             node = loader.get_node()
             if node is None:
                 continue
-            doc = SourceDocument(file=file, index=index, value=None, lines=lines)
+            doc = SourceDocument(file=file, index=index, value=None, lines=lines, scanned=True)
             budget[0] = 0
             doc.value = _build(loader, node, (), doc, budget)
             documents.append(doc)

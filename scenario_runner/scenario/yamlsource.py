@@ -17,7 +17,6 @@ import marshal
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,31 +36,104 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
-@dataclass
+SHALLOW_DEPTH = 2
+"""Positions of paths this long or shorter are loaded with a document from the cache; the
+others (and the keys') are unpacked when one is first asked for. A run where all goes well
+asks for those of scenarios (``()``, ``name``) and of their stubs (``stubs[i]``) only."""
+
+
 class SourceDocument:
     """One YAML document of a file, with the position of each of its nodes."""
 
-    file: str
-    index: int
-    value: Any
-    marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-    lines: Sequence[str] = ()
-    # Where the key of each mapping entry is written (``marks`` has where its value starts,
-    # which for a nested block is the line below).
-    key_marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-    # Every string value holding a "{" (a template, perhaps), with its path: template checks
-    # look at these instead of walking the whole document.
-    braced: list[tuple[PathKey, str]] = field(default_factory=list)
+    __slots__ = (
+        "_keys",
+        "_marks",
+        "_packed",
+        "braced",
+        "file",
+        "index",
+        "lines",
+        "scanned",
+        "value",
+    )
+
+    def __init__(
+        self,
+        file: str,
+        index: int,
+        value: Any,
+        marks: dict[PathKey, tuple[int, int]] | None = None,
+        lines: Sequence[str] = (),
+        key_marks: dict[PathKey, tuple[int, int]] | None = None,
+        braced: list[tuple[PathKey, str]] | None = None,
+        *,
+        scanned: bool = False,
+        packed: bytes | None = None,
+    ) -> None:
+        self.file = file
+        self.index = index
+        self.value = value
+        self.lines = lines
+        # Every string value holding a "{" (a template, perhaps), with its path: template
+        # checks look at these instead of walking the whole document.
+        self.braced: list[tuple[PathKey, str]] = [] if braced is None else braced
+        # Whether ``braced`` is known to list every such string (a document parsed from
+        # text); a document made of a value (the SDK's, an admin API body) is walked instead.
+        self.scanned = scanned
+        self._marks = {} if marks is None else marks
+        self._keys = {} if key_marks is None else key_marks
+        # ``marshal`` of the positions beyond ``SHALLOW_DEPTH`` and of the keys, not yet
+        # unpacked (a document from the cache), or None.
+        self._packed = packed
+
+    @property
+    def marks(self) -> dict[PathKey, tuple[int, int]]:
+        """Where the value of each path starts."""
+        if self._packed is not None:
+            self._unpack()
+        return self._marks
+
+    @property
+    def key_marks(self) -> dict[PathKey, tuple[int, int]]:
+        """Where the key of each mapping entry is written (``marks`` has where its value
+        starts, which for a nested block is the line below)."""
+        if self._packed is not None:
+            self._unpack()
+        return self._keys
+
+    def pack(self) -> tuple[dict[PathKey, tuple[int, int]], bytes]:
+        """The positions of shallow paths, and the others packed (for the cache)."""
+        marks = self.marks
+        shallow = {path: mark for path, mark in marks.items() if len(path) <= SHALLOW_DEPTH}
+        deep = {path: mark for path, mark in marks.items() if len(path) > SHALLOW_DEPTH}
+        return shallow, marshal.dumps((deep, self.key_marks))
+
+    def _unpack(self) -> None:
+        packed, self._packed = self._packed, None
+        assert packed is not None
+        deep, self._keys = marshal.loads(packed)
+        self._marks.update(deep)
 
     def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
         """Line and column of the deepest known node on ``path`` (``key``: of the key that
         names it, for a problem with the entry rather than its value)."""
         wanted = tuple(path)
-        if key and wanted in self.key_marks:
-            return self.key_marks[wanted]
-        while wanted not in self.marks and wanted:
+        if self._packed is not None and (key or len(wanted) > SHALLOW_DEPTH):
+            self._unpack()
+        if key and wanted in self._keys:
+            return self._keys[wanted]
+        marks = self._marks
+        while wanted not in marks and wanted:
             wanted = wanted[:-1]
-        return self.marks.get(wanted, (1, 1))
+        return marks.get(wanted, (1, 1))
+
+    def braced_under(self, path: PathKey) -> list[tuple[PathKey, str]] | None:
+        """The strings holding a "{" at or below ``path``, with their paths; None when the
+        document was not parsed from text (they are not known without walking its value)."""
+        if not self.scanned:
+            return None
+        width = len(path)
+        return [(p, text) for p, text in self.braced if p[:width] == path]
 
     def locate(self, path: Sequence[str | int], *, key: bool = False) -> Location:
         line, column = self.position(path, key=key)
@@ -207,7 +279,7 @@ class DocumentCache:
         return found
 
     def put(self, text: str, first_index: int, documents: Sequence[SourceDocument]) -> None:
-        entries = [(d.index, d.value, d.marks, d.key_marks, d.braced) for d in documents]
+        entries = [(d.index, d.value, *d.pack(), d.braced) for d in documents]
         try:
             data = marshal.dumps(entries)
         except ValueError:  # a value marshal cannot hold: parse this file every time
@@ -249,16 +321,11 @@ def _cache_format() -> str:
     origin = spec.origin if spec is not None and spec.origin else ""
     with contextlib.suppress(OSError):
         origin += f" {os.stat(origin).st_mtime_ns}"
-    return f"4 yaml={origin} python={sys.version_info[:2]}"
+    return f"5 yaml={origin} python={sys.version_info[:2]}"
 
 
-_Cached = tuple[
-    int,
-    Any,
-    dict[PathKey, tuple[int, int]],
-    dict[PathKey, tuple[int, int]],
-    list[tuple[PathKey, str]],
-]
+# A document in the cache: index, value, shallow positions, the others packed, braced strings.
+_Cached = tuple[int, Any, dict[PathKey, tuple[int, int]], bytes, list[tuple[PathKey, str]]]
 
 
 def load_documents(
@@ -280,8 +347,10 @@ def load_documents(
         cached = cache.get(text, first_index)
         if cached is not None:
             return [
-                SourceDocument(file, index, value, marks, lines, key_marks, braced)
-                for index, value, marks, key_marks, braced in cached
+                SourceDocument(
+                    file, index, value, shallow, lines, None, braced, scanned=True, packed=deep
+                )
+                for index, value, shallow, deep, braced in cached
             ]
         parsed = load_documents(text, file, lines=lines, first_index=first_index)
         cache.put(text, first_index, parsed)

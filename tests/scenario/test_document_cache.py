@@ -87,3 +87,20 @@ def test_under_its_limit_the_cache_keeps_everything(tmp_path: Path) -> None:
     for n in range(4):
         load_documents(TEXT.replace("second", f"v{n}"), "s.yaml", cache=cache)
     assert len(list(tmp_path.iterdir())) == 4
+
+
+def test_a_cached_document_finds_every_position_before_and_after_unpacking(
+    tmp_path: Path,
+) -> None:
+    cache = DocumentCache(tmp_path)
+    parsed = load_documents(TEXT, "s.yaml")
+    load_documents(TEXT, "s.yaml", cache=cache)
+    cached = load_documents(TEXT, "s.yaml", cache=cache)
+    paths = [path for doc in parsed for path in (*doc.marks, *doc.key_marks)]
+    paths += [("steps", 0, "request", "missing", "deeper"), ("nowhere",)]
+    for fresh, kept in zip(parsed, cached, strict=True):
+        # shallow paths first (answered without unpacking), then deep ones, then keys
+        for key in (False, True):
+            for path in sorted(set(paths), key=len):
+                assert kept.position(path, key=key) == fresh.position(path, key=key), path
+    assert view(cached) == view(parsed)
