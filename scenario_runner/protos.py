@@ -81,6 +81,7 @@ class ProtoRegistry:
             self.pool.Add(file_proto)
         self.file_names = [f.name for f in descriptor_set.file]
         self._methods: dict[str, MethodInfo] = {}
+        self._calls: dict[str, MethodInfo | None] = {}  # find_call's answers (names repeat)
         self._int64_cache: dict[str, bool] = {}
         self._plain_cache: dict[str, PlainMessage | None] = {}
         self._services_by_short: dict[str, list[str]] = {}
@@ -131,10 +132,15 @@ class ProtoRegistry:
 
     def find_call(self, call: str) -> MethodInfo | None:
         """Look up ``pkg.Service/Method`` (a leading ``/`` is accepted)."""
+        try:
+            return self._calls[call]
+        except KeyError:
+            pass
         service, sep, method = call.lstrip("/").partition("/")
-        if not sep:
-            return None
-        return self.find_method(service, method)
+        found = self.find_method(service, method) if sep else None
+        if len(self._calls) < _MAX_REMEMBERED_CALLS:
+            self._calls[call] = found
+        return found
 
     def message_class(self, full_name: str) -> type[Message]:
         return message_factory.GetMessageClass(self.pool.FindMessageTypeByName(full_name))
@@ -302,6 +308,9 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return type(value).__name__
+
+
+_MAX_REMEMBERED_CALLS = 4096  # distinct names written in calls (templated ones can be many)
 
 
 def descriptor_of(message: Message | type[Message]) -> Descriptor:
