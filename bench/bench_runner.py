@@ -7,8 +7,8 @@ process, at the same concurrency, both timed from process launch to exit, in the
 
 Each scenario: 2 stubs, 2 unary calls, 1 verify. The suite is laid out three ways: one file
 per scenario, 20 files, and one file of 1,000 documents. Rounds alternate the bare baseline
-and every layout; medians are reported. Target: scenario-run ≤ 1.5× the bare time, in
-every layout.
+and every layout; medians are reported. Target: scenario-run ≤ 1.5× the bare time in the
+20-file and the one-file layout (the issue's); the 1,000-file layout is held to it too.
 
 The runner's calls reach its embedded mock through a Unix socket (Linux); the bare client
 calls over loopback TCP. ``--tcp-layouts`` (default: the 20-file one) are also run with
@@ -65,8 +65,10 @@ def main() -> None:
         base_s = statistics.median(base)
         print(f"bare grpc.aio, {calls} calls, process launch to exit: {base_s:.3f} s")
         worst = 0.0
+        ratios: dict[int, float] = {}
         for n in layouts:
             ours_s = statistics.median(ours[n])
+            ratios[n] = ours_s / base_s
             worst = max(worst, ours_s / base_s)
             print(
                 f"scenario-run, {args.scenarios} scenarios in {n:>4} file(s): {ours_s:.3f} s"
@@ -77,6 +79,12 @@ def main() -> None:
             print(
                 f"  the same, every call over TCP (SCENARIO_RUN_LOCAL_SOCKET=0), {n:>4} file(s):"
                 f" {tcp_s:.3f} s  ratio {tcp_s / base_s:.2f}x"
+            )
+        targeted = [ratios[n] for n in (20, 1) if n in ratios]
+        if targeted:
+            print(
+                f"ratio scenario-run / bare, 20 files and one file: {max(targeted):.2f}x"
+                f"  (target <= {TARGET}x)"
             )
         print(f"ratio scenario-run / bare, worst layout: {worst:.2f}x  (target <= {TARGET}x)")
     finally:
