@@ -111,8 +111,12 @@ class SourceDocument:
     def _unpack(self) -> None:
         packed, self._packed = self._packed, None
         assert packed is not None
-        deep, self._keys = marshal.loads(packed)
-        self._marks.update(deep)
+        try:
+            deep, keys = marshal.loads(packed)
+            self._marks.update(deep)
+            self._keys = dict(keys)
+        except (EOFError, ValueError, TypeError):
+            pass  # a damaged cache entry: positions fall back on the shallow ones
 
     def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
         """Line and column of the deepest known node on ``path`` (``key``: of the key that

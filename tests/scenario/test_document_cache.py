@@ -104,3 +104,12 @@ def test_a_cached_document_finds_every_position_before_and_after_unpacking(
             for path in sorted(set(paths), key=len):
                 assert kept.position(path, key=key) == fresh.position(path, key=key), path
     assert view(cached) == view(parsed)
+
+
+def test_damaged_packed_positions_fall_back_on_the_shallow_ones() -> None:
+    document = SourceDocument(
+        "s.yaml", 0, {}, {(): (1, 1), ("steps", 0): (3, 5)}, packed=b"\x00not marshal"
+    )
+    assert document.position(("steps", 0, "request", "name")) == (3, 5)
+    assert document.position(("steps", 0), key=True) == (3, 5)
+    assert document.key_marks == {}
