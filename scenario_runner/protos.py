@@ -24,6 +24,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format, messag
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import DecodeError, Message
 
+from .cachefiles import prune
 from .errors import ProtoCompileError
 
 _PROTOC_LOCK = threading.Lock()  # protoc writes to fd 2, which we borrow while it runs
@@ -494,6 +495,11 @@ def find_proto_files(sources: Sequence[Path]) -> list[tuple[Path, Path]]:
     return found
 
 
+MAX_CACHED_SETS = 200
+"""Compiled sets the cache keeps (every edit of a proto adds one) before a compile removes
+the older half."""
+
+
 def compile_protos(
     sources: Sequence[Path],
     import_paths: Sequence[Path] = (),
@@ -533,6 +539,7 @@ def compile_protos(
         descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(blob)
         if cached is not None:
             _write_atomic(cached, blob)
+            prune(cached.parent, (".pb",), MAX_CACHED_SETS)
     return ProtoRegistry(_merge_sets([descriptor_set, *sets]) if sets else descriptor_set)
 
 

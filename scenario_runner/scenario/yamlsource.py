@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..cachefiles import prune
 from ..errors import Location, ScenarioFileError
 
 PathKey = tuple[str | int, ...]
@@ -300,21 +301,7 @@ class DocumentCache:
             return  # a read-only or full disk: the cache is only a shortcut
         if not self._pruned:
             self._pruned = True
-            self._prune()
-
-    def _prune(self) -> None:
-        try:
-            with os.scandir(self.folder) as found:
-                cached = [e for e in found if e.name.endswith((".marshal", ".checked"))]
-                entries = [(e.stat().st_mtime, e.path) for e in cached]
-        except OSError:
-            return
-        if len(entries) <= self.max_entries:
-            return
-        entries.sort()
-        for _, path in entries[: len(entries) - self.max_entries // 2]:
-            with contextlib.suppress(OSError):  # another process removed it first
-                os.unlink(path)
+            prune(self.folder, (".marshal", ".checked"), self.max_entries)
 
 
 @functools.cache
