@@ -21,7 +21,7 @@ from .runner.services import ServiceSpec
 from .runner.targets import PLAIN_SCHEME, Target, TlsSettings
 from .scenario.schema import validate_config
 from .scenario.sourcefile import read_source
-from .scenario.yamlsource import PathKey, SourceDocument, load_documents
+from .scenario.yamlsource import PathKey, SourceDocument, format_path, load_documents
 
 CONFIG_FILE = "scenario-run.yaml"
 DEFAULT_MOCK_LISTEN = "127.0.0.1:0"
@@ -366,7 +366,7 @@ def _services(config: ConfigFile) -> tuple[ServiceSpec, ...]:
                 name=str(name),
                 command=argv,
                 cwd=config.folder / str(get("cwd") or "."),
-                env={str(k): _env_text(v) for k, v in (get("env") or {}).items()},
+                env=_service_env(config, str(name), get("env") or {}),
                 address=str(address) if address else None,
                 ready=str(ready),
                 startup_timeout=_seconds(get("startup-timeout"), 30.0),
@@ -376,6 +376,34 @@ def _services(config: ConfigFile) -> tuple[ServiceSpec, ...]:
             )
         )
     return tuple(specs)
+
+
+def _service_env(config: ConfigFile, service: str, raw: Mapping[Any, Any]) -> dict[str, str]:
+    """A service's ``env`` as text; ``ConfigError`` at a name or value no process can be
+    given (the operating system refuses them when the service starts)."""
+    env: dict[str, str] = {}
+    for key, value in raw.items():
+        name, text = str(key), _env_text(value)
+        problem = None
+        if not name:
+            problem = "a variable needs a name"
+        elif "=" in name:
+            problem = "a variable's name cannot hold '='"
+        elif "\0" in name or "\0" in text:
+            problem = "a variable cannot hold a NUL character"
+        if problem:
+            message = f"service {service!r}: env {name!r}: {problem}"
+            document, path = config.document, ("services", service, "env", key)
+            if document is None:
+                raise ConfigError(message)
+            raise ConfigError(
+                message,
+                location=document.locate(path, key=True),
+                path=format_path(path),
+                snippet=document.snippet(path, key=True),
+            )
+        env[name] = text
+    return env
 
 
 def _env_text(value: Any) -> str:

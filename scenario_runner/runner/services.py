@@ -174,11 +174,11 @@ class Services:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: we stop all of it
                 )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the command or its env
             command = spec.command if shell else " ".join(spec.command)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise StartupError(
-                f"service {spec.name}: cannot start {command!r} in {spec.cwd}: "
-                f"{exc.strerror or exc}",
+                f"service {spec.name}: cannot start {command!r} in {spec.cwd}: {reason}",
                 location=spec.where,
             ) from exc
         return RunningService(spec, process, log)

@@ -45,6 +45,14 @@ async def test_a_command_that_does_not_exist_is_a_startup_error(tmp_path: Path) 
     assert services.running == {}
 
 
+async def test_a_command_the_system_cannot_take_is_a_startup_error(tmp_path: Path) -> None:
+    spec = ServiceSpec("nul", (sys.executable, "-c", "print(1)\0"), tmp_path)
+    services = Services([spec], tmp_path / "logs", "127.0.0.1:1")
+    with pytest.raises(StartupError, match=r"service nul: cannot start .*null byte"):
+        await services.start()
+    assert services.running == {}
+
+
 async def test_stop_ends_a_service_that_ignores_sigterm(tmp_path: Path) -> None:
     code = (
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
