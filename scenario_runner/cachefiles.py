@@ -12,9 +12,10 @@ def prune(folder: Path, suffixes: Sequence[str], max_entries: int) -> None:
     """Past ``max_entries`` files ending with one of ``suffixes`` in ``folder``, remove the
     older ones (by modification time) until half of that number is left. Anything else in
     the folder is left alone; a file another process removed first is no error."""
+    endings = tuple(suffixes)
     try:
         with os.scandir(folder) as found:
-            cached = [e for e in found if e.name.endswith(tuple(suffixes)) and e.is_file()]
+            cached = [e for e in found if e.name.endswith(endings) and e.is_file()]
             entries = [(e.stat().st_mtime, e.path) for e in cached]
     except OSError:
         return

@@ -21,7 +21,7 @@ from .runner.services import ServiceSpec
 from .runner.targets import PLAIN_SCHEME, Target, TlsSettings
 from .scenario.schema import validate_config
 from .scenario.sourcefile import read_source
-from .scenario.yamlsource import PathKey, SourceDocument, format_path, load_documents
+from .scenario.yamlsource import PathKey, SourceDocument, load_documents
 
 CONFIG_FILE = "scenario-run.yaml"
 DEFAULT_MOCK_LISTEN = "127.0.0.1:0"
@@ -393,15 +393,10 @@ def _service_env(config: ConfigFile, service: str, raw: Mapping[Any, Any]) -> di
             problem = "a variable cannot hold a NUL character"
         if problem:
             message = f"service {service!r}: env {name!r}: {problem}"
-            document, path = config.document, ("services", service, "env", key)
-            if document is None:
+            if config.document is None:
                 raise ConfigError(message)
-            raise ConfigError(
-                message,
-                location=document.locate(path, key=True),
-                path=format_path(path),
-                snippet=document.snippet(path, key=True),
-            )
+            path = ("services", service, "env", key)
+            raise _config_error(config.document.error(message, path, key=True))
         env[name] = text
     return env
 

@@ -94,6 +94,11 @@ class Target:
     def url(self) -> str:
         return f"{SECURE_SCHEME if self.tls else ''}{self.address}"
 
+    @property
+    def connects_to(self) -> str:
+        """Where this process's channel to the target connects (``dial`` or ``address``)."""
+        return self.dial or self.address
+
 
 def is_address(text: str) -> bool:
     """Whether a step's ``target:`` is an address rather than a name."""
@@ -101,13 +106,13 @@ def is_address(text: str) -> bool:
 
 
 class Channels:
-    """The run's client channels, one per (address, TLS settings)."""
+    """The run's client channels, one per (where they connect, TLS settings)."""
 
     def __init__(self) -> None:
         self._open: dict[tuple[str, TlsSettings | None], aio.Channel] = {}
 
     def get(self, target: Target) -> aio.Channel:
-        key = (target.dial or target.address, target.tls)
+        key = (target.connects_to, target.tls)
         channel = self._open.get(key)
         if channel is None:
             channel = open_channel(target)
@@ -122,6 +127,6 @@ class Channels:
 
 def open_channel(target: Target) -> aio.Channel:
     if target.tls is None:
-        return aio.insecure_channel(target.dial or target.address)
+        return aio.insecure_channel(target.connects_to)
     credentials = target.tls.credentials(f"target {target.name!r}")
-    return aio.secure_channel(target.address, credentials, options=target.tls.options())
+    return aio.secure_channel(target.connects_to, credentials, options=target.tls.options())
